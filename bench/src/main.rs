@@ -1,0 +1,237 @@
+//! `bench index` measures the HNSW index in-process; `bench rest --url` measures any
+//! Qdrant-compatible server over REST with the same data and queries.
+
+mod data;
+mod rest;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use node::segment::distance::Distance;
+use node::segment::engine::SearchRequest;
+use node::segment::point_id::PointId;
+use node::segment::record::PointRecord;
+use node::segment::vectors::VectorSpec;
+use node::segment::{HnswParams, Segment};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(about = "vector search benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Number of points.
+    #[arg(long, default_value_t = 100_000, global = true)]
+    n: usize,
+    /// Number of queries.
+    #[arg(long, default_value_t = 500, global = true)]
+    queries: usize,
+    #[arg(long, default_value_t = 128, global = true)]
+    dim: usize,
+    /// Load vectors from an .fvecs file instead of generating clustered data.
+    #[arg(long, global = true)]
+    fvecs: Option<PathBuf>,
+    /// hnsw_ef values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "16,32,64,128,256",
+        global = true
+    )]
+    ef: Vec<usize>,
+    /// Concurrent query threads for the second pass.
+    #[arg(long, default_value_t = 2, global = true)]
+    threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The index alone, in this process.
+    Index {
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 100)]
+        ef_construct: usize,
+    },
+    /// A running server over REST.
+    Rest {
+        #[arg(long, default_value = "http://127.0.0.1:6333")]
+        url: String,
+        #[arg(long, default_value = "bench")]
+        collection: String,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Server pid, to report its RSS.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+}
+
+/// Data points and queries.
+type Dataset = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+fn load(cli: &Cli) -> anyhow::Result<Dataset> {
+    match &cli.fvecs {
+        Some(p) => {
+            let mut all = data::read_fvecs(p, cli.n + cli.queries)?;
+            anyhow::ensure!(all.len() > cli.queries, "file has too few vectors");
+            let queries = all.split_off(all.len() - cli.queries);
+            Ok((all, queries))
+        }
+        None => Ok(data::clustered(cli.n, cli.queries, cli.dim, 64, 42)),
+    }
+}
+
+fn run_index(
+    cli: &Cli,
+    m: usize,
+    ef_construct: usize,
+    data: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    truth: &[Vec<usize>],
+) {
+    let dim = data[0].len();
+    let spec = VectorSpec {
+        name: String::new(),
+        dim,
+        distance: Distance::Cosine,
+    };
+    let mut seg = Segment::new(
+        vec![spec],
+        HnswParams {
+            m,
+            ef_construct,
+            full_scan_threshold_kb: 10_000,
+        },
+    );
+    let rss0 = stats::rss_bytes(None).unwrap_or(0);
+    let t = Instant::now();
+    for (i, v) in data.iter().enumerate() {
+        seg.upsert(PointRecord {
+            id: PointId::Num(i as u64),
+            version: 0,
+            vectors: [(String::new(), v.clone())].into(),
+            payload: Default::default(),
+        });
+    }
+    let insert = t.elapsed();
+    let t = Instant::now();
+    seg.build_index();
+    let build = t.elapsed();
+    let mem = seg.memory_bytes();
+    println!(
+        "in-process: {} points x {dim} dims, m={m} ef_construct={ef_construct}\n  insert {:.2}s, index build {:.2}s, segment memory {:.1} MB ({:.0} bytes/point), process RSS {:.1} MB (+{:.1} MB)",
+        data.len(),
+        insert.as_secs_f64(),
+        build.as_secs_f64(),
+        mem as f64 / 1e6,
+        mem as f64 / data.len() as f64,
+        stats::rss_bytes(None).unwrap_or(0) as f64 / 1e6,
+        (stats::rss_bytes(None).unwrap_or(0).saturating_sub(rss0)) as f64 / 1e6,
+    );
+    let search = |q: &Vec<f32>, ef: usize| -> Vec<usize> {
+        let mut q = q.clone();
+        Distance::Cosine.preprocess(&mut q);
+        let req = SearchRequest {
+            vector_name: "",
+            vector: &q,
+            filter: None,
+            top: 10,
+            ef: Some(ef),
+            exact: false,
+            score_threshold: None,
+        };
+        seg.search(&req)
+            .into_iter()
+            .map(|(o, _)| o as usize)
+            .collect()
+    };
+    let mut single = Vec::new();
+    for &ef in &cli.ef {
+        let mut lat = Vec::with_capacity(queries.len());
+        let mut rec = 0.0;
+        let wall = Instant::now();
+        for (q, tr) in queries.iter().zip(truth) {
+            let t = Instant::now();
+            let got = search(q, ef);
+            lat.push(t.elapsed());
+            rec += data::recall(&got, tr);
+        }
+        single.push(stats::summarize(
+            ef,
+            rec / queries.len() as f64,
+            lat,
+            wall.elapsed(),
+        ));
+    }
+    stats::print_runs("  single thread:", &single);
+    let mut multi = Vec::new();
+    for &ef in &cli.ef {
+        let wall = Instant::now();
+        let chunks: Vec<(Vec<Duration>, f64)> = std::thread::scope(|s| {
+            let per = queries.len().div_ceil(cli.threads.max(1));
+            let handles: Vec<_> = queries
+                .chunks(per)
+                .zip(truth.chunks(per))
+                .map(|(qs, ts)| {
+                    let search = &search;
+                    s.spawn(move || {
+                        let mut lat = Vec::new();
+                        let mut rec = 0.0;
+                        for (q, tr) in qs.iter().zip(ts) {
+                            let t = Instant::now();
+                            let got = search(q, ef);
+                            lat.push(t.elapsed());
+                            rec += data::recall(&got, tr);
+                        }
+                        (lat, rec)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let rec: f64 = chunks.iter().map(|c| c.1).sum();
+        let lat: Vec<Duration> = chunks.into_iter().flat_map(|c| c.0).collect();
+        multi.push(stats::summarize(
+            ef,
+            rec / queries.len() as f64,
+            lat,
+            wall.elapsed(),
+        ));
+    }
+    stats::print_runs(&format!("  {} threads:", cli.threads), &multi);
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (data, queries) = load(&cli)?;
+    let t = Instant::now();
+    let truth = data::ground_truth(&data, &queries, 10);
+    println!(
+        "ground truth for {} queries in {:.2}s",
+        queries.len(),
+        t.elapsed().as_secs_f64()
+    );
+    match &cli.cmd {
+        Cmd::Index { m, ef_construct } => {
+            run_index(&cli, *m, *ef_construct, &data, &queries, &truth)
+        }
+        Cmd::Rest {
+            url,
+            collection,
+            batch,
+            pid,
+        } => {
+            let opts = rest::Options {
+                url,
+                collection,
+                batch: *batch,
+                pid: *pid,
+                efs: &cli.ef,
+                threads: cli.threads,
+            };
+            rest::run(&opts, &data, &queries, &truth)?
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! `QdrantCluster` custom resource types (filled by the operator issue).

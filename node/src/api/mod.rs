@@ -1,0 +1,4 @@
+//! The node's public and internal APIs. Handlers translate requests into collection calls
+//! and map errors in one place; no storage or search logic lives here.
+
+pub mod rest;

@@ -1,0 +1,70 @@
+//! The one mapping from errors to HTTP status and Qdrant's error body
+//! `{"status":{"error":"…"},"time":…}`.
+
+use crate::collection::CollectionError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Collection(#[from] CollectionError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        use CollectionError as C;
+        match self {
+            ApiError::Collection(e) => match e {
+                C::NotFound(_) | C::PointNotFound(_) => {
+                    (StatusCode::NOT_FOUND, format!("Not found: {e}"))
+                }
+                C::AlreadyExists(_) => (StatusCode::CONFLICT, format!("Wrong input: {e}")),
+                C::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
+                C::Unsupported(m) => (StatusCode::BAD_REQUEST, format!("Bad request: {m}")),
+                C::Storage(_) | C::Task(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Service internal error: {e}"),
+                ),
+            },
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            ApiError::Internal(m) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Service internal error: {m}"),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = self.status_and_message();
+        if status.is_server_error() {
+            tracing::error!(error = %msg, "request failed");
+        }
+        (
+            status,
+            axum::Json(json!({"status": {"error": msg}, "time": 0.0})),
+        )
+            .into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,75 @@
+//! Request counters and durations by route, rendered in Prometheus text format.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// (method, route, status)
+type RouteKey = (String, String, u16);
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// route -> (count, total seconds)
+    requests: Mutex<BTreeMap<RouteKey, (u64, f64)>>,
+}
+
+impl Metrics {
+    pub fn record(&self, method: &str, route: &str, status: u16, secs: f64) {
+        let mut m = self.requests.lock();
+        let e = m
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
+        e.0 += 1;
+        e.1 += secs;
+    }
+
+    /// Prometheus exposition text; `gauges` are (name, help, value) read at scrape time.
+    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+        let mut out = String::new();
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let m = self.requests.lock();
+        let _ = writeln!(
+            out,
+            "# HELP rest_responses_total number of responses\n# TYPE rest_responses_total counter"
+        );
+        for ((method, route, status), (count, _)) in m.iter() {
+            let _ = writeln!(out, "rest_responses_total{{method=\"{method}\",endpoint=\"{route}\",status=\"{status}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rest_responses_duration_seconds_sum total response time\n# TYPE rest_responses_duration_seconds_sum counter"
+        );
+        for ((method, route, status), (_, secs)) in m.iter() {
+            let _ = writeln!(
+                out,
+                "rest_responses_duration_seconds_sum{{method=\"{method}\",endpoint=\"{route}\",status=\"{status}\"}} {secs}"
+            );
+        }
+        out
+    }
+}
+
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    metrics.record(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}

@@ -1,0 +1,117 @@
+//! Public REST API on the HTTP port (axum), Qdrant's paths and shapes. One file per area;
+//! errors are mapped in `error.rs`.
+
+pub mod auth;
+pub mod collections;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod points;
+pub mod query;
+pub mod service;
+
+use crate::collection::Registry;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub started: Instant,
+    pub node_id: String,
+}
+
+pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Router {
+    let c = "/collections/{collection_name}";
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/", get(service::root))
+        .route("/healthz", get(service::healthz))
+        .route("/livez", get(service::livez))
+        .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
+        .route("/telemetry", get(service::telemetry))
+        .route("/cluster", get(service::cluster))
+        .route("/collections", get(collections::list))
+        .route("/collections/aliases", post(collections::change_aliases))
+        .route("/aliases", get(collections::all_aliases))
+        .route(
+            c,
+            get(collections::get)
+                .put(collections::create)
+                .patch(collections::update)
+                .delete(collections::delete),
+        )
+        .route(&format!("{c}/exists"), get(collections::exists))
+        .route(
+            &format!("{c}/aliases"),
+            get(collections::collection_aliases),
+        )
+        .route(&format!("{c}/index"), put(collections::create_index))
+        .route(
+            &format!("{c}/index/{{field_name}}"),
+            delete(collections::delete_index),
+        )
+        .route(
+            &format!("{c}/points"),
+            put(points::upsert).post(points::retrieve),
+        )
+        .route(&format!("{c}/points/{{id}}"), get(points::get_point))
+        .route(&format!("{c}/points/delete"), post(points::delete))
+        .route(&format!("{c}/points/batch"), post(points::batch))
+        .route(&format!("{c}/points/vectors"), put(points::update_vectors))
+        .route(
+            &format!("{c}/points/vectors/delete"),
+            post(points::delete_vectors),
+        )
+        .route(
+            &format!("{c}/points/payload"),
+            post(points::set_payload).put(points::overwrite_payload),
+        )
+        .route(
+            &format!("{c}/points/payload/delete"),
+            post(points::delete_payload),
+        )
+        .route(
+            &format!("{c}/points/payload/clear"),
+            post(points::clear_payload),
+        )
+        .route(&format!("{c}/points/scroll"), post(query::scroll))
+        .route(&format!("{c}/points/count"), post(query::count))
+        .route(&format!("{c}/points/query"), post(query::query))
+        .route(&format!("{c}/points/query/batch"), post(query::query_batch))
+        .route(
+            &format!("{c}/points/query/groups"),
+            post(query::query_groups),
+        )
+        .route(&format!("{c}/points/search"), post(query::search))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(keys),
+            auth::check,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::NotFound(format!("Not found: no endpoint {}", uri.path()))
+}
+
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({"status": {"error": format!("Method {method} is not allowed for {}", uri.path())}, "time": 0.0});
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

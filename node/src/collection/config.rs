@@ -1,0 +1,369 @@
+//! Collection configuration in Qdrant's JSON shape: what create/update accept, what is
+//! stored, and what `GET /collections/{name}` reports.
+
+use crate::segment::distance::Distance;
+use crate::segment::vectors::VectorSpec;
+use crate::segment::HnswParams;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VectorParams {
+    pub size: u64,
+    pub distance: Distance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<Value>,
+}
+
+/// `vectors`: one unnamed vector (`{"size":4,"distance":"Dot"}`) or named ones.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    Single(VectorParams),
+    Named(BTreeMap<String, VectorParams>),
+}
+
+impl<'de> Deserialize<'de> for VectorsConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let Some(obj) = v.as_object() else {
+            return Err(D::Error::custom("`vectors` must be an object"));
+        };
+        if obj.contains_key("size") || obj.contains_key("distance") {
+            serde_json::from_value(v).map(VectorsConfig::Single)
+        } else {
+            serde_json::from_value(v).map(VectorsConfig::Named)
+        }
+        .map_err(|e| D::Error::custom(format!("invalid `vectors`: {e}")))
+    }
+}
+
+impl VectorsConfig {
+    pub fn specs(&self) -> Vec<VectorSpec> {
+        let spec = |name: &str, p: &VectorParams| VectorSpec {
+            name: name.to_string(),
+            dim: p.size as usize,
+            distance: p.distance,
+        };
+        match self {
+            VectorsConfig::Single(p) => vec![spec("", p)],
+            VectorsConfig::Named(m) => m.iter().map(|(n, p)| spec(n, p)).collect(),
+        }
+    }
+
+    pub fn is_unnamed(&self) -> bool {
+        matches!(self, VectorsConfig::Single(_))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for s in self.specs() {
+            if s.dim == 0 || s.dim > 65536 {
+                return Err(format!(
+                    "vector size must be between 1 and 65536, got {}",
+                    s.dim
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HnswConfig {
+    pub m: usize,
+    pub ef_construct: usize,
+    pub full_scan_threshold: usize,
+    pub max_indexing_threads: usize,
+    pub on_disk: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construct: 100,
+            full_scan_threshold: 10000,
+            max_indexing_threads: 0,
+            on_disk: false,
+            payload_m: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct HnswConfigDiff {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl HnswConfig {
+    pub fn apply(&mut self, d: &HnswConfigDiff) -> Result<(), String> {
+        if d.ef_construct == Some(0) {
+            return Err("hnsw_config.ef_construct must be at least 4".into());
+        }
+        self.m = d.m.unwrap_or(self.m);
+        self.ef_construct = d.ef_construct.unwrap_or(self.ef_construct).max(4);
+        self.full_scan_threshold = d.full_scan_threshold.unwrap_or(self.full_scan_threshold);
+        self.max_indexing_threads = d.max_indexing_threads.unwrap_or(self.max_indexing_threads);
+        self.on_disk = d.on_disk.unwrap_or(self.on_disk);
+        self.payload_m = d.payload_m.or(self.payload_m);
+        Ok(())
+    }
+
+    pub fn params(&self) -> HnswParams {
+        HnswParams {
+            m: self.m,
+            ef_construct: self.ef_construct,
+            full_scan_threshold_kb: self.full_scan_threshold,
+        }
+    }
+}
+
+/// `PUT /collections/{name}` body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CreateCollection {
+    pub vectors: Option<VectorsConfig>,
+    pub shard_number: Option<u32>,
+    pub sharding_method: Option<Value>,
+    pub replication_factor: Option<u32>,
+    /// `write_concern_factor` is the seed document's older name for the same setting.
+    #[serde(alias = "write_concern_factor")]
+    pub write_consistency_factor: Option<u32>,
+    pub on_disk_payload: Option<bool>,
+    pub hnsw_config: Option<HnswConfigDiff>,
+    pub wal_config: Option<Map<String, Value>>,
+    pub optimizers_config: Option<Map<String, Value>>,
+    pub quantization_config: Option<Value>,
+    pub sparse_vectors: Option<Value>,
+    pub strict_mode_config: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    pub init_from: Option<Value>,
+}
+
+/// `PATCH /collections/{name}` body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UpdateCollection {
+    pub vectors: Option<Map<String, Value>>,
+    pub optimizers_config: Option<Map<String, Value>>,
+    pub params: Option<ParamsDiff>,
+    pub hnsw_config: Option<HnswConfigDiff>,
+    pub quantization_config: Option<Value>,
+    pub sparse_vectors: Option<Value>,
+    pub strict_mode_config: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ParamsDiff {
+    pub replication_factor: Option<u32>,
+    #[serde(alias = "write_concern_factor")]
+    pub write_consistency_factor: Option<u32>,
+    pub read_fan_out_factor: Option<u32>,
+    pub on_disk_payload: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CollectionParams {
+    pub vectors: VectorsConfig,
+    pub shard_number: u32,
+    pub replication_factor: u32,
+    pub write_consistency_factor: u32,
+    pub on_disk_payload: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_fan_out_factor: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<Value>,
+}
+
+/// What is stored and reported as `config`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CollectionConfig {
+    pub params: CollectionParams,
+    pub hnsw_config: HnswConfig,
+    pub optimizer_config: Value,
+    pub wal_config: Value,
+    pub quantization_config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+fn default_optimizers() -> Value {
+    json!({"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000, "default_segment_number": 0,
+           "max_segment_size": null, "memmap_threshold": null, "indexing_threshold": 10000,
+           "flush_interval_sec": 5, "max_optimization_threads": null})
+}
+
+fn default_wal() -> Value {
+    json!({"wal_capacity_mb": 32, "wal_segments_ahead": 0})
+}
+
+fn merge(base: &mut Value, diff: &Map<String, Value>) {
+    if let Value::Object(b) = base {
+        for (k, v) in diff {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn at_least_one(name: &str, v: Option<u32>, default: u32) -> Result<u32, String> {
+    match v {
+        Some(0) => Err(format!("{name} must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+impl CollectionConfig {
+    /// Builds the stored config from a create request; `default_shards` depends on the mode.
+    pub fn from_create(
+        req: CreateCollection,
+        default_shards: u32,
+    ) -> Result<CollectionConfig, String> {
+        let vectors = req.vectors.unwrap_or(VectorsConfig::Named(BTreeMap::new()));
+        vectors.validate()?;
+        let mut hnsw = HnswConfig::default();
+        if let Some(d) = &req.hnsw_config {
+            hnsw.apply(d)?;
+        }
+        let shard_number = at_least_one("shard_number", req.shard_number, default_shards)?;
+        if shard_number > 1024 {
+            return Err(format!(
+                "shard_number must be at most 1024, got {shard_number}"
+            ));
+        }
+        let mut optimizer_config = default_optimizers();
+        merge(
+            &mut optimizer_config,
+            &req.optimizers_config.unwrap_or_default(),
+        );
+        let mut wal_config = default_wal();
+        merge(&mut wal_config, &req.wal_config.unwrap_or_default());
+        Ok(CollectionConfig {
+            params: CollectionParams {
+                vectors,
+                shard_number,
+                replication_factor: at_least_one("replication_factor", req.replication_factor, 1)?,
+                write_consistency_factor: at_least_one(
+                    "write_consistency_factor",
+                    req.write_consistency_factor,
+                    1,
+                )?,
+                on_disk_payload: req.on_disk_payload.unwrap_or(true),
+                read_fan_out_factor: None,
+                sparse_vectors: req.sparse_vectors,
+            },
+            hnsw_config: hnsw,
+            optimizer_config,
+            wal_config,
+            quantization_config: req.quantization_config,
+            strict_mode_config: req.strict_mode_config,
+            metadata: req.metadata,
+        })
+    }
+
+    pub fn apply_update(&mut self, req: &UpdateCollection) -> Result<(), String> {
+        if let Some(d) = &req.hnsw_config {
+            self.hnsw_config.apply(d)?;
+        }
+        if let Some(o) = &req.optimizers_config {
+            merge(&mut self.optimizer_config, o);
+        }
+        if let Some(p) = &req.params {
+            let params = &mut self.params;
+            params.replication_factor = at_least_one(
+                "replication_factor",
+                p.replication_factor,
+                params.replication_factor,
+            )?;
+            params.write_consistency_factor = at_least_one(
+                "write_consistency_factor",
+                p.write_consistency_factor,
+                params.write_consistency_factor,
+            )?;
+            params.read_fan_out_factor = p.read_fan_out_factor.or(params.read_fan_out_factor);
+            params.on_disk_payload = p.on_disk_payload.unwrap_or(params.on_disk_payload);
+        }
+        if let Some(v) = &req.vectors {
+            for name in v.keys() {
+                let key = if self.params.vectors.is_unnamed() && name.is_empty() {
+                    ""
+                } else {
+                    name
+                };
+                if !self.params.vectors.specs().iter().any(|s| s.name == key) {
+                    return Err(format!("Not existing vector name error: {name}"));
+                }
+            }
+        }
+        if req.quantization_config.is_some() {
+            self.quantization_config = req.quantization_config.clone();
+        }
+        if let Some(m) = &req.metadata {
+            let meta = self.metadata.get_or_insert_with(Map::new);
+            for (k, v) in m {
+                meta.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_defaults_and_validation() {
+        let req: CreateCollection =
+            serde_json::from_value(json!({"vectors": {"size": 4, "distance": "Dot"},
+            "write_concern_factor": 2, "hnsw_config": {"m": 8}}))
+            .unwrap();
+        let cfg = CollectionConfig::from_create(req, 1).unwrap();
+        assert_eq!(cfg.params.write_consistency_factor, 2);
+        assert_eq!(cfg.hnsw_config.m, 8);
+        assert_eq!(cfg.hnsw_config.ef_construct, 100);
+        assert!(cfg.params.vectors.is_unnamed());
+
+        let named: CreateCollection =
+            serde_json::from_value(json!({"vectors": {"a": {"size": 2, "distance": "Euclid"}, "b": {"size": 3, "distance": "Manhattan"}}})).unwrap();
+        let cfg = CollectionConfig::from_create(named, 1).unwrap();
+        assert_eq!(cfg.params.vectors.specs().len(), 2);
+
+        assert!(serde_json::from_value::<CreateCollection>(
+            json!({"vectors": {"size": 4, "distance": "Cosin"}})
+        )
+        .is_err());
+        let zero: CreateCollection =
+            serde_json::from_value(json!({"vectors": {"size": 0, "distance": "Dot"}})).unwrap();
+        assert!(CollectionConfig::from_create(zero, 1).is_err());
+        let rf0: CreateCollection = serde_json::from_value(
+            json!({"vectors": {"size": 1, "distance": "Dot"}, "replication_factor": 0}),
+        )
+        .unwrap();
+        assert!(CollectionConfig::from_create(rf0, 1).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! Errors of the collection layer; the REST and gRPC edges map them to status codes.
+
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectionError {
+    #[error("Collection `{0}` doesn't exist!")]
+    NotFound(String),
+    #[error("Collection `{0}` already exists!")]
+    AlreadyExists(String),
+    #[error("No point with id {0} found")]
+    PointNotFound(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("task failed: {0}")]
+    Task(String),
+}
+
+impl CollectionError {
+    pub fn bad(msg: impl Into<String>) -> Self {
+        CollectionError::BadInput(msg.into())
+    }
+}
+
+pub type CollectionResult<T> = Result<T, CollectionError>;

@@ -1,0 +1,14 @@
+//! Collections: config, routing of point operations to shards, fan-out of reads and merging
+//! of results. No HTTP here; the API layer calls in and maps `CollectionError`.
+
+pub mod config;
+pub mod error;
+pub mod instance;
+pub mod ops;
+pub mod query;
+pub mod registry;
+pub mod shard;
+
+pub use error::{CollectionError, CollectionResult};
+pub use instance::Collection;
+pub use registry::Registry;

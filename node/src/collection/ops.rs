@@ -1,0 +1,256 @@
+//! Point operations: the request bodies of the points API, validated against the
+//! collection's vectors and turned into per-shard operations.
+
+use super::error::{CollectionError, CollectionResult};
+use crate::segment::filter::Filter;
+use crate::segment::payload::Payload;
+use crate::segment::point_id::PointId;
+use crate::segment::record::NamedVectors;
+use crate::segment::vectors::VectorSpec;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A vector as a request gives it: one array, or arrays by name.
+#[derive(Clone, Debug)]
+pub enum VectorInput {
+    Single(Vec<f32>),
+    Named(BTreeMap<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for VectorInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Array(a) => serde_json::from_value(Value::Array(a))
+                .map(VectorInput::Single)
+                .map_err(|e| D::Error::custom(format!("vector must be an array of numbers: {e}"))),
+            Value::Object(m) => Ok(VectorInput::Named(m.into_iter().collect())),
+            other => Err(D::Error::custom(format!(
+                "vector must be an array or an object of named vectors, got {other}"
+            ))),
+        }
+    }
+}
+
+impl VectorInput {
+    /// Checks names and sizes against the collection and returns vectors by name.
+    pub fn resolve(self, specs: &[VectorSpec]) -> CollectionResult<NamedVectors> {
+        let raw: Vec<(String, Value)> = match self {
+            VectorInput::Single(v) => {
+                let v = v.into_iter().map(|x| Value::from(x as f64)).collect();
+                vec![(String::new(), Value::Array(v))]
+            }
+            VectorInput::Named(m) => m.into_iter().collect(),
+        };
+        let mut out = NamedVectors::new();
+        for (name, v) in raw {
+            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| {
+                CollectionError::bad(if name.is_empty() {
+                    "Wrong input: Not existing vector name error: collection has only named vectors"
+                        .to_string()
+                } else {
+                    format!("Wrong input: Not existing vector name error: {name}")
+                })
+            })?;
+            let vec: Vec<f32> = serde_json::from_value(v).map_err(|e| {
+                CollectionError::bad(format!(
+                    "Wrong input: vector `{name}` must be an array of numbers: {e}"
+                ))
+            })?;
+            check_dim(spec, &vec)?;
+            out.insert(name, vec);
+        }
+        Ok(out)
+    }
+}
+
+pub fn check_dim(spec: &VectorSpec, v: &[f32]) -> CollectionResult<()> {
+    if v.len() != spec.dim {
+        return Err(CollectionError::bad(format!(
+            "Wrong input: Vector dimension error: expected dim: {}, got {}",
+            spec.dim,
+            v.len()
+        )));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(CollectionError::bad(
+            "Wrong input: vector contains NaN or infinite values",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PointStruct {
+    pub id: PointId,
+    pub vector: VectorInput,
+    #[serde(default)]
+    pub payload: Option<Payload>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BatchInput {
+    pub ids: Vec<PointId>,
+    pub vectors: Value,
+    #[serde(default)]
+    pub payloads: Option<Vec<Option<Payload>>>,
+}
+
+/// `PUT /points` body: `{"points": [...]}` or `{"batch": {...}}`.
+#[derive(Clone, Debug)]
+pub enum UpsertRequest {
+    List(Vec<PointStruct>),
+    Batch(BatchInput),
+}
+
+impl<'de> Deserialize<'de> for UpsertRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut v = Value::deserialize(d)?;
+        if let Some(points) = v.get_mut("points").map(Value::take) {
+            serde_json::from_value(points)
+                .map(UpsertRequest::List)
+                .map_err(|e| D::Error::custom(format!("invalid `points`: {e}")))
+        } else if let Some(batch) = v.get_mut("batch").map(Value::take) {
+            serde_json::from_value(batch)
+                .map(UpsertRequest::Batch)
+                .map_err(|e| D::Error::custom(format!("invalid `batch`: {e}")))
+        } else {
+            Err(D::Error::custom("expected `points` or `batch`"))
+        }
+    }
+}
+
+/// A point ready to store.
+#[derive(Clone, Debug)]
+pub struct NewPoint {
+    pub id: PointId,
+    pub vectors: NamedVectors,
+    pub payload: Payload,
+}
+
+impl UpsertRequest {
+    pub fn into_points(self, specs: &[VectorSpec]) -> CollectionResult<Vec<NewPoint>> {
+        match self {
+            UpsertRequest::List(list) => list
+                .into_iter()
+                .map(|p| {
+                    Ok(NewPoint {
+                        id: p.id,
+                        vectors: p.vector.resolve(specs)?,
+                        payload: p.payload.unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            UpsertRequest::Batch(b) => {
+                let n = b.ids.len();
+                let per_point: Vec<VectorInput> = match b.vectors {
+                    Value::Array(rows) => rows
+                        .into_iter()
+                        .map(|r| serde_json::from_value(r).map(VectorInput::Single))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| {
+                            CollectionError::bad(format!("Wrong input: invalid batch vectors: {e}"))
+                        })?,
+                    Value::Object(by_name) => {
+                        let mut rows: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new(); n];
+                        for (name, col) in by_name {
+                            let Value::Array(col) = col else {
+                                return Err(CollectionError::bad(format!(
+                                    "Wrong input: batch vectors `{name}` must be a list"
+                                )));
+                            };
+                            if col.len() != n {
+                                return Err(CollectionError::bad(format!(
+                                    "Wrong input: batch has {n} ids but {} vectors named `{name}`",
+                                    col.len()
+                                )));
+                            }
+                            for (row, v) in rows.iter_mut().zip(col) {
+                                row.insert(name.clone(), v);
+                            }
+                        }
+                        rows.into_iter().map(VectorInput::Named).collect()
+                    }
+                    _ => {
+                        return Err(CollectionError::bad(
+                            "Wrong input: batch `vectors` must be a list or an object",
+                        ))
+                    }
+                };
+                if per_point.len() != n {
+                    return Err(CollectionError::bad(format!(
+                        "Wrong input: batch has {n} ids but {} vectors",
+                        per_point.len()
+                    )));
+                }
+                let payloads = b.payloads.unwrap_or_default();
+                if !payloads.is_empty() && payloads.len() != n {
+                    return Err(CollectionError::bad(format!(
+                        "Wrong input: batch has {n} ids but {} payloads",
+                        payloads.len()
+                    )));
+                }
+                let mut payloads = payloads.into_iter();
+                b.ids
+                    .into_iter()
+                    .zip(per_point)
+                    .map(|(id, v)| {
+                        let payload = payloads.next().flatten().unwrap_or_default();
+                        Ok(NewPoint {
+                            id,
+                            vectors: v.resolve(specs)?,
+                            payload,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Which points an operation touches: listed ids or a filter.
+#[derive(Clone, Debug)]
+pub enum Selector {
+    Ids(Vec<PointId>),
+    Filter(Filter),
+}
+
+/// Reads `points` / `filter` from a request body, requiring exactly one.
+pub fn selector(
+    points: Option<Vec<PointId>>,
+    filter: Option<Filter>,
+) -> CollectionResult<Selector> {
+    match (points, filter) {
+        (Some(p), None) => Ok(Selector::Ids(p)),
+        (None, Some(f)) => Ok(Selector::Filter(f)),
+        (Some(_), Some(_)) => Err(CollectionError::bad(
+            "Wrong input: give either `points` or `filter`, not both",
+        )),
+        (None, None) => Err(CollectionError::bad(
+            "Wrong input: either `points` or `filter` is required",
+        )),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum PayloadChange {
+    /// Merge keys into the payload (optionally under `key`).
+    Set {
+        payload: Payload,
+        key: Option<String>,
+    },
+    Overwrite(Payload),
+    DeleteKeys(Vec<String>),
+    Clear,
+}
+
+/// One operation as a shard applies it.
+#[derive(Clone, Debug)]
+pub enum ShardOp {
+    Upsert(Vec<NewPoint>),
+    Delete(Selector),
+    Payload(Selector, PayloadChange),
+    UpdateVectors(Vec<(PointId, NamedVectors)>),
+    DeleteVectors(Selector, Vec<String>),
+}

@@ -1,0 +1,234 @@
+//! Read requests (query, scroll, count, retrieve) in Qdrant's JSON shape and their results.
+
+use super::error::{CollectionError, CollectionResult};
+use crate::segment::filter::Filter;
+use crate::segment::payload::Payload;
+use crate::segment::point_id::PointId;
+use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SearchParams {
+    pub hnsw_ef: Option<usize>,
+    #[serde(default)]
+    pub exact: bool,
+    pub quantization: Option<Value>,
+    #[serde(default)]
+    pub indexed_only: bool,
+    pub acorn: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct QueryRequest {
+    pub query: Option<Value>,
+    pub using: Option<String>,
+    pub filter: Option<Filter>,
+    pub params: Option<SearchParams>,
+    pub score_threshold: Option<f32>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+    pub with_vector: Option<WithVector>,
+    pub with_payload: Option<WithPayload>,
+    pub prefetch: Option<Value>,
+    pub lookup_from: Option<Value>,
+    pub shard_key: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct QueryBatchRequest {
+    pub searches: Vec<QueryRequest>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct QueryGroupsRequest {
+    #[serde(flatten)]
+    pub query: QueryRequest,
+    pub group_by: String,
+    pub group_size: Option<usize>,
+    pub with_lookup: Option<Value>,
+}
+
+/// What a query asks for, after parsing `query`.
+#[derive(Clone, Debug)]
+pub enum QueryKind {
+    /// No `query`: points in id order.
+    None,
+    Vector(Vec<f32>),
+    /// Nearest to a stored point's vector; the point itself is left out.
+    ById(PointId),
+    OrderBy(OrderBy),
+}
+
+impl QueryKind {
+    pub fn parse(v: Option<&Value>) -> CollectionResult<QueryKind> {
+        let Some(v) = v else {
+            return Ok(QueryKind::None);
+        };
+        match v {
+            Value::Null => Ok(QueryKind::None),
+            Value::Array(items) if items.iter().all(Value::is_number) => Ok(QueryKind::Vector(
+                items
+                    .iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect(),
+            )),
+            Value::Array(_) => Err(CollectionError::Unsupported(
+                "multi-vector queries are not supported".into(),
+            )),
+            Value::Number(_) | Value::String(_) => serde_json::from_value(v.clone())
+                .map(QueryKind::ById)
+                .map_err(|e| CollectionError::bad(format!("Wrong input: invalid query: {e}"))),
+            Value::Object(m) => {
+                if let Some(inner) = m.get("nearest") {
+                    return QueryKind::parse(Some(inner));
+                }
+                if let Some(ob) = m.get("order_by") {
+                    return serde_json::from_value(ob.clone())
+                        .map(QueryKind::OrderBy)
+                        .map_err(|e| {
+                            CollectionError::bad(format!("Wrong input: invalid order_by: {e}"))
+                        });
+                }
+                if m.contains_key("indices") {
+                    return Err(CollectionError::Unsupported(
+                        "sparse vectors are not supported yet".into(),
+                    ));
+                }
+                let kind = m.keys().next().cloned().unwrap_or_default();
+                Err(CollectionError::Unsupported(format!(
+                    "query type `{kind}` is not supported yet"
+                )))
+            }
+            other => Err(CollectionError::bad(format!(
+                "Wrong input: invalid query {other}"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// `order_by`: a key, or `{key, direction, start_from}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderBy {
+    pub key: String,
+    pub direction: Direction,
+    pub start_from: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for OrderBy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Key(String),
+            Full {
+                key: String,
+                direction: Option<Direction>,
+                start_from: Option<Value>,
+            },
+        }
+        match Raw::deserialize(d)? {
+            Raw::Key(key) => Ok(OrderBy {
+                key,
+                direction: Direction::Asc,
+                start_from: None,
+            }),
+            Raw::Full {
+                key,
+                direction,
+                start_from,
+            } => {
+                let start_from = match start_from {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Number(n)) => n.as_f64(),
+                    Some(other) => {
+                        return Err(serde::de::Error::custom(format!(
+                            "start_from must be a number, got {other}"
+                        )))
+                    }
+                };
+                Ok(OrderBy {
+                    key,
+                    direction: direction.unwrap_or_default(),
+                    start_from,
+                })
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoredPoint {
+    pub id: PointId,
+    pub version: u64,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    pub id: PointId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScrollRequest {
+    pub offset: Option<PointId>,
+    pub limit: Option<usize>,
+    pub filter: Option<Filter>,
+    pub with_payload: Option<WithPayload>,
+    pub with_vector: Option<WithVector>,
+    pub order_by: Option<OrderBy>,
+    pub shard_key: Option<Value>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScrollResult {
+    pub points: Vec<Record>,
+    pub next_page_offset: Option<PointId>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CountRequest {
+    pub filter: Option<Filter>,
+    pub exact: Option<bool>,
+    pub shard_key: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PointRequest {
+    pub ids: Vec<PointId>,
+    pub with_payload: Option<WithPayload>,
+    pub with_vector: Option<WithVector>,
+    pub shard_key: Option<Value>,
+}
+
+/// `limit` must be at least 1 (Qdrant's validation); absent means `default`.
+pub fn check_limit(limit: Option<usize>, default: usize) -> CollectionResult<usize> {
+    match limit {
+        Some(0) => Err(CollectionError::bad(
+            "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}

@@ -1,0 +1,278 @@
+//! The node's table of collections and aliases: creates, opens, updates and drops them, and
+//! keeps their metadata in the meta store. A config is stored (synced) before its shards
+//! exist, and removed before they are deleted, so a crash leaves no half collection.
+
+use super::config::{CollectionConfig, CreateCollection, UpdateCollection};
+use super::error::{CollectionError, CollectionResult};
+use super::instance::Collection;
+use crate::segment::payload_index::FieldType;
+use crate::storage::MetaStore;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredCollection {
+    dir: String,
+    config: CollectionConfig,
+    #[serde(default)]
+    payload_schema: BTreeMap<String, FieldType>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasAction {
+    CreateAlias {
+        collection_name: String,
+        alias_name: String,
+    },
+    DeleteAlias {
+        alias_name: String,
+    },
+    RenameAlias {
+        old_alias_name: String,
+        new_alias_name: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AliasActions {
+    pub actions: Vec<AliasAction>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    root: PathBuf,
+    meta: MetaStore,
+    collections: RwLock<HashMap<String, Arc<Collection>>>,
+    aliases: RwLock<BTreeMap<String, String>>,
+    /// Serialises metadata changes so concurrent creates of one name cannot both win.
+    change: Mutex<()>,
+    default_shards: u32,
+}
+
+pub fn validate_name(name: &str) -> CollectionResult<()> {
+    const BAD: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0'];
+    if name.is_empty() || name.len() > 255 || name == "." || name == ".." || name.contains(BAD) {
+        return Err(CollectionError::bad(format!(
+            "Wrong input: Collection name `{name}` is invalid: use 1 to 255 characters, none of <>:\"/\\|?*"
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Opens every stored collection and removes shard folders no collection owns.
+    pub fn open(storage_path: &Path, default_shards: u32) -> CollectionResult<Registry> {
+        let root = storage_path.join("collections");
+        std::fs::create_dir_all(&root).map_err(crate::storage::StorageError::from)?;
+        let meta = MetaStore::open(&storage_path.join("meta"))?;
+        let mut collections = HashMap::new();
+        for (name, stored) in meta.collections::<StoredCollection>()? {
+            let dir = root.join(&stored.dir);
+            let c = Collection::open(&name, &dir, stored.config, stored.payload_schema)?;
+            tracing::info!(collection = %name, points = c.points_count(), "collection loaded");
+            collections.insert(name, Arc::new(c));
+        }
+        let owned: Vec<PathBuf> = collections.values().map(|c| c.dir.clone()).collect();
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                if !owned.contains(&e.path()) {
+                    tracing::warn!(path = %e.path().display(), "removing orphaned collection folder");
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let aliases = meta.aliases()?.into_iter().collect();
+        Ok(Registry {
+            root,
+            meta,
+            collections: RwLock::new(collections),
+            aliases: RwLock::new(aliases),
+            change: Mutex::new(()),
+            default_shards,
+        })
+    }
+
+    /// Resolves a collection name or alias.
+    pub fn get(&self, name: &str) -> CollectionResult<Arc<Collection>> {
+        let cols = self.collections.read();
+        if let Some(c) = cols.get(name) {
+            return Ok(c.clone());
+        }
+        self.aliases
+            .read()
+            .get(name)
+            .and_then(|target| cols.get(target).cloned())
+            .ok_or_else(|| CollectionError::NotFound(name.to_string()))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.collections.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn all(&self) -> Vec<Arc<Collection>> {
+        self.collections.read().values().cloned().collect()
+    }
+
+    fn store(&self, c: &Collection) -> CollectionResult<()> {
+        let dir = c
+            .dir
+            .file_name()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stored = StoredCollection {
+            dir,
+            config: c.config(),
+            payload_schema: c.payload_schema(),
+        };
+        Ok(self.meta.put_collection(&c.name, &stored)?)
+    }
+
+    pub fn create(&self, name: &str, req: CreateCollection) -> CollectionResult<()> {
+        validate_name(name)?;
+        if req.init_from.is_some() {
+            return Err(CollectionError::Unsupported(
+                "`init_from` is not supported".into(),
+            ));
+        }
+        let config = CollectionConfig::from_create(req, self.default_shards)
+            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+        let _guard = self.change.lock();
+        if self.collections.read().contains_key(name) {
+            return Err(CollectionError::AlreadyExists(name.to_string()));
+        }
+        if self.aliases.read().contains_key(name) {
+            return Err(CollectionError::bad(format!(
+                "Wrong input: Alias with name `{name}` already exists"
+            )));
+        }
+        let dir = self.root.join(uuid::Uuid::new_v4().to_string());
+        let c = Collection::open(name, &dir, config, BTreeMap::new())?;
+        self.store(&c)?;
+        self.collections
+            .write()
+            .insert(name.to_string(), Arc::new(c));
+        tracing::info!(collection = %name, "collection created");
+        Ok(())
+    }
+
+    pub fn update(&self, name: &str, req: &UpdateCollection) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        let c = self.get(name)?;
+        let mut cfg = c.config();
+        cfg.apply_update(req)
+            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+        c.set_config(cfg);
+        self.store(&c)
+    }
+
+    pub fn delete(&self, name: &str) -> CollectionResult<bool> {
+        let _guard = self.change.lock();
+        let Some(c) = self.collections.write().remove(name) else {
+            return Ok(false);
+        };
+        self.meta.delete_collection(name)?;
+        let stale: Vec<String> = self
+            .aliases
+            .read()
+            .iter()
+            .filter(|(_, t)| *t == name)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in stale {
+            self.meta.delete_alias(&a)?;
+            self.aliases.write().remove(&a);
+        }
+        let dir = c.dir.clone();
+        drop(c);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "could not remove collection folder");
+        }
+        tracing::info!(collection = %name, "collection deleted");
+        Ok(true)
+    }
+
+    pub fn set_index(&self, name: &str, key: &str, t: Option<FieldType>) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        let c = self.get(name)?;
+        match t {
+            Some(t) => c.create_index(key, t),
+            None => c.drop_index(key),
+        }
+        self.store(&c)
+    }
+
+    pub fn aliases(&self) -> Vec<(String, String)> {
+        self.aliases
+            .read()
+            .iter()
+            .map(|(a, c)| (a.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Applies alias actions in order; validation happens before anything changes.
+    pub fn change_aliases(&self, actions: &[AliasAction]) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        let mut next = self.aliases.read().clone();
+        for a in actions {
+            match a {
+                AliasAction::CreateAlias {
+                    collection_name,
+                    alias_name,
+                } => {
+                    validate_name(alias_name)?;
+                    if !self.collections.read().contains_key(collection_name) {
+                        return Err(CollectionError::NotFound(collection_name.clone()));
+                    }
+                    if self.collections.read().contains_key(alias_name) {
+                        return Err(CollectionError::bad(format!(
+                            "Wrong input: Collection with name `{alias_name}` already exists"
+                        )));
+                    }
+                    next.insert(alias_name.clone(), collection_name.clone());
+                }
+                AliasAction::DeleteAlias { alias_name } => {
+                    if next.remove(alias_name).is_none() {
+                        return Err(CollectionError::bad(format!(
+                            "Wrong input: Alias `{alias_name}` does not exist"
+                        )));
+                    }
+                }
+                AliasAction::RenameAlias {
+                    old_alias_name,
+                    new_alias_name,
+                } => {
+                    validate_name(new_alias_name)?;
+                    let target = next.remove(old_alias_name).ok_or_else(|| {
+                        CollectionError::bad(format!(
+                            "Wrong input: Alias `{old_alias_name}` does not exist"
+                        ))
+                    })?;
+                    next.insert(new_alias_name.clone(), target);
+                }
+            }
+        }
+        let old = self.aliases.read().clone();
+        for a in old.keys().filter(|a| !next.contains_key(*a)) {
+            self.meta.delete_alias(a)?;
+        }
+        for (a, c) in next.iter().filter(|(a, c)| old.get(*a) != Some(*c)) {
+            self.meta.put_alias(a, c)?;
+        }
+        *self.aliases.write() = next;
+        Ok(())
+    }
+
+    pub fn flush_all(&self) {
+        for c in self.all() {
+            if let Err(e) = c.flush() {
+                tracing::warn!(collection = %c.name, error = %e, "flush failed");
+            }
+        }
+    }
+}

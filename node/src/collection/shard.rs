@@ -1,0 +1,198 @@
+//! A local shard: its RocksDB store, its in-memory segment, and the background thread that
+//! builds the segment's HNSW graph. Writes are persisted first, then applied in memory, under
+//! one lock, so readers never see a write the disk does not have.
+
+use super::error::CollectionResult;
+use super::ops::{PayloadChange, Selector, ShardOp};
+use crate::segment::payload::{delete_key, set_payload};
+use crate::segment::point_id::PointId;
+use crate::segment::record::PointRecord;
+use crate::segment::vectors::VectorSpec;
+use crate::segment::{HnswParams, Segment};
+use crate::storage::shard_store::ShardBatch;
+use crate::storage::ShardStore;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct LocalShard {
+    pub id: u32,
+    store: ShardStore,
+    segment: RwLock<Segment>,
+    seq: Mutex<u64>,
+    wake: (Mutex<bool>, Condvar),
+}
+
+impl LocalShard {
+    /// Opens (or creates) the shard and loads its points; starts the indexer thread.
+    pub fn open(
+        id: u32,
+        path: &Path,
+        specs: Vec<VectorSpec>,
+        params: HnswParams,
+    ) -> CollectionResult<Arc<LocalShard>> {
+        let store = ShardStore::open(path)?;
+        let mut segment = Segment::new(specs, params);
+        store.for_each(|rec| segment.upsert(rec))?;
+        let seq = store.last_seq()?;
+        let shard = Arc::new(LocalShard {
+            id,
+            store,
+            segment: RwLock::new(segment),
+            seq: Mutex::new(seq),
+            wake: (Mutex::new(true), Condvar::new()),
+        });
+        let weak = Arc::downgrade(&shard);
+        std::thread::Builder::new()
+            .name(format!("indexer-{id}"))
+            .spawn(move || index_loop(weak))
+            .map_err(|e| super::error::CollectionError::Task(e.to_string()))?;
+        Ok(shard)
+    }
+
+    pub fn segment(&self) -> parking_lot::RwLockReadGuard<'_, Segment> {
+        self.segment.read()
+    }
+
+    pub fn set_hnsw_params(&self, params: HnswParams) {
+        self.segment.write().set_hnsw_params(params);
+        self.notify();
+    }
+
+    pub fn with_segment_mut<R>(&self, f: impl FnOnce(&mut Segment) -> R) -> R {
+        let r = f(&mut self.segment.write());
+        self.notify();
+        r
+    }
+
+    fn notify(&self) {
+        *self.wake.0.lock() = true;
+        self.wake.1.notify_one();
+    }
+
+    fn resolve(seg: &Segment, sel: &Selector) -> Vec<PointId> {
+        match sel {
+            Selector::Ids(ids) => ids.iter().copied().filter(|id| seg.contains(*id)).collect(),
+            Selector::Filter(f) => seg
+                .filtered(Some(f))
+                .into_iter()
+                .map(|o| seg.id_of(o))
+                .collect(),
+        }
+    }
+
+    /// Persists and applies one operation; returns its operation number.
+    pub fn apply(&self, op: &ShardOp) -> CollectionResult<u64> {
+        let mut seq = self.seq.lock();
+        let version = *seq + 1;
+        let mut seg = self.segment.write();
+        let mut batch = ShardBatch::default();
+        let mut puts: Vec<PointRecord> = Vec::new();
+        let mut deletes: Vec<PointId> = Vec::new();
+        match op {
+            ShardOp::Upsert(points) => {
+                for p in points {
+                    let mut vectors = p.vectors.clone();
+                    for spec in seg.specs() {
+                        if let Some(v) = vectors.get_mut(&spec.name) {
+                            spec.distance.preprocess(v);
+                        }
+                    }
+                    puts.push(PointRecord {
+                        id: p.id,
+                        version,
+                        vectors,
+                        payload: p.payload.clone(),
+                    });
+                }
+            }
+            ShardOp::Delete(sel) => deletes = Self::resolve(&seg, sel),
+            ShardOp::Payload(sel, change) => {
+                for id in Self::resolve(&seg, sel) {
+                    let Some(mut rec) = seg.get(id) else { continue };
+                    match change {
+                        PayloadChange::Set { payload, key } => {
+                            set_payload(&mut rec.payload, payload, key.as_deref())
+                        }
+                        PayloadChange::Overwrite(p) => rec.payload = p.clone(),
+                        PayloadChange::DeleteKeys(keys) => {
+                            keys.iter().for_each(|k| delete_key(&mut rec.payload, k))
+                        }
+                        PayloadChange::Clear => rec.payload.clear(),
+                    }
+                    rec.version = version;
+                    puts.push(rec);
+                }
+            }
+            ShardOp::UpdateVectors(list) => {
+                for (id, vectors) in list {
+                    let Some(mut rec) = seg.get(*id) else {
+                        continue;
+                    };
+                    for spec in seg.specs() {
+                        if let Some(v) = vectors.get(&spec.name) {
+                            let mut v = v.clone();
+                            spec.distance.preprocess(&mut v);
+                            rec.vectors.insert(spec.name.clone(), v);
+                        }
+                    }
+                    rec.version = version;
+                    puts.push(rec);
+                }
+            }
+            ShardOp::DeleteVectors(sel, names) => {
+                for id in Self::resolve(&seg, sel) {
+                    let Some(mut rec) = seg.get(id) else { continue };
+                    names.iter().for_each(|n| {
+                        rec.vectors.remove(n);
+                    });
+                    rec.version = version;
+                    puts.push(rec);
+                }
+            }
+        }
+        for r in &puts {
+            batch.put(r);
+        }
+        for id in &deletes {
+            batch.delete(*id);
+        }
+        self.store.write(batch, version)?;
+        let payload_only = matches!(op, ShardOp::Payload(..));
+        for r in puts {
+            if payload_only {
+                seg.set_payload(r.id, r.payload, version);
+            } else {
+                seg.upsert(r);
+            }
+        }
+        for id in deletes {
+            seg.delete(id);
+        }
+        *seq = version;
+        drop(seg);
+        self.notify();
+        Ok(version)
+    }
+
+    pub fn flush(&self) -> CollectionResult<()> {
+        Ok(self.store.flush()?)
+    }
+}
+
+/// Builds the graph in small steps so writers and searchers wait at most one step.
+fn index_loop(shard: Weak<LocalShard>) {
+    loop {
+        let Some(s) = shard.upgrade() else { return };
+        let added = s.segment.read().index_step(64);
+        if added == 0 {
+            let mut pending = s.wake.0.lock();
+            if !*pending {
+                s.wake.1.wait_for(&mut pending, Duration::from_millis(500));
+            }
+            *pending = false;
+        }
+    }
+}

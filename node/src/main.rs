@@ -1,0 +1,60 @@
+//! `qdrant-node`: parse flags and config, set up logging, bind the port, run the node.
+
+use anyhow::Context;
+use clap::Parser;
+use node::config::{Args, Settings};
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+    tracing::info!("shutdown signal received");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let loaded = Settings::load(&args, std::env::vars()).context("cannot start")?;
+    let settings = loaded.settings;
+    init_tracing(&settings.log_level);
+    for key in &loaded.ignored_keys {
+        tracing::warn!(key = %key, "config key not supported by this node; ignored");
+    }
+    if !args.snapshot.is_empty() || args.storage_snapshot.is_some() {
+        tracing::warn!(
+            "--snapshot / --storage-snapshot recovery at start is not supported yet; ignored"
+        );
+    }
+    if settings.uri.is_some() || settings.bootstrap.is_some() {
+        tracing::warn!("--uri / --bootstrap only take effect with cluster.enabled=true");
+    }
+    let addr = format!("{}:{}", settings.service.host, settings.service.http_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot bind REST port {addr}"))?;
+    node::run(settings, listener, shutdown_signal())
+        .await
+        .context("node failed")?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Points, payloads, filters and the vector index of one shard. Synchronous code:
+//! no tokio, no HTTP, no Raft, no disk I/O (the storage layer persists what it is given).
+
+pub mod distance;
+pub mod engine;
+pub mod filter;
+pub mod filter_eval;
+pub mod hnsw;
+pub mod payload;
+pub mod payload_index;
+pub mod point_id;
+pub mod record;
+pub mod simd;
+pub mod vectors;
+
+pub use engine::{HnswParams, Segment};

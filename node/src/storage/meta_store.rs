@@ -1,0 +1,71 @@
+//! The node's metadata database: collection configs and aliases as JSON documents.
+
+use super::{db_options, StorageError};
+use rocksdb::DB;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+const COLLECTION: &str = "collection/";
+const ALIAS: &str = "alias/";
+
+#[derive(Debug)]
+pub struct MetaStore {
+    db: DB,
+}
+
+impl MetaStore {
+    pub fn open(path: &Path) -> Result<MetaStore, StorageError> {
+        std::fs::create_dir_all(path)?;
+        Ok(MetaStore {
+            db: DB::open(&db_options(), path)?,
+        })
+    }
+
+    fn put<T: Serialize>(&self, key: String, v: &T) -> Result<(), StorageError> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.put_opt(key, serde_json::to_vec(v)?, &wo)?;
+        Ok(())
+    }
+
+    fn delete(&self, key: String) -> Result<(), StorageError> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.delete_opt(key, &wo)?;
+        Ok(())
+    }
+
+    fn list<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator(prefix) {
+            let (k, v) = item?;
+            let Some(name) = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|k| k.strip_prefix(prefix))
+            else {
+                break;
+            };
+            out.push((name.to_string(), serde_json::from_slice(&v)?));
+        }
+        Ok(out)
+    }
+
+    pub fn put_collection<T: Serialize>(&self, name: &str, cfg: &T) -> Result<(), StorageError> {
+        self.put(format!("{COLLECTION}{name}"), cfg)
+    }
+    pub fn delete_collection(&self, name: &str) -> Result<(), StorageError> {
+        self.delete(format!("{COLLECTION}{name}"))
+    }
+    pub fn collections<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StorageError> {
+        self.list(COLLECTION)
+    }
+    pub fn put_alias(&self, alias: &str, collection: &str) -> Result<(), StorageError> {
+        self.put(format!("{ALIAS}{alias}"), &collection)
+    }
+    pub fn delete_alias(&self, alias: &str) -> Result<(), StorageError> {
+        self.delete(format!("{ALIAS}{alias}"))
+    }
+    pub fn aliases(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.list(ALIAS)
+    }
+}

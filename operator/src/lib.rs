@@ -1,0 +1,1 @@
+//! Kubernetes operator for QdrantCluster (filled by the operator issues).

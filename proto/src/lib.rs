@@ -1,0 +1,1 @@
+//! Wire types for the internal p2p gRPC API (filled by the cluster issues).

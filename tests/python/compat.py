@@ -1,0 +1,117 @@
+"""Runs the real qdrant-client (PyPI) against a node: python compat.py http://127.0.0.1:PORT"""
+
+import random
+import sys
+import uuid
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+url = sys.argv[1]
+client = QdrantClient(url=url, timeout=30)
+name = "compat"
+dim = 8
+rng = random.Random(7)
+
+if client.collection_exists(name):
+    client.delete_collection(name)
+client.create_collection(name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
+assert client.collection_exists(name)
+
+vectors = [[rng.uniform(-1, 1) for _ in range(dim)] for _ in range(1000)]
+cities = ["Berlin", "London", "Paris", "Moscow"]
+points = [
+    models.PointStruct(id=i, vector=vectors[i], payload={"city": cities[i % 4], "n": i, "tags": ["t%d" % (i % 3)]})
+    for i in range(900)
+]
+client.upsert(name, points=points, wait=True)
+client.upsert(
+    name,
+    points=models.Batch(
+        ids=list(range(900, 1000)),
+        vectors=vectors[900:],
+        payloads=[{"city": cities[i % 4], "n": i, "tags": ["t%d" % (i % 3)]} for i in range(900, 1000)],
+    ),
+    wait=True,
+)
+uid = str(uuid.uuid4())
+client.upsert(name, points=[models.PointStruct(id=uid, vector=vectors[0], payload={"city": "Nowhere"})], wait=True)
+
+assert client.count(name, exact=True).count == 1001
+info = client.get_collection(name)
+assert info.points_count == 1001, info
+assert info.config.params.vectors.size == dim
+
+hits = client.query_points(name, query=vectors[42], limit=10, with_payload=True).points
+assert len(hits) == 10 and hits[0].id == 42, hits[:2]
+assert hits[0].payload["n"] == 42
+assert abs(hits[0].score - 1.0) < 1e-4
+
+flt = models.Filter(must=[models.FieldCondition(key="city", match=models.MatchValue(value="London"))])
+hits = client.query_points(name, query=vectors[1], query_filter=flt, limit=20, with_payload=True).points
+assert len(hits) == 20 and all(h.payload["city"] == "London" for h in hits)
+assert hits[0].id == 1
+
+rng_flt = models.Filter(
+    must=[models.FieldCondition(key="n", range=models.Range(gte=100, lt=200))],
+    must_not=[models.FieldCondition(key="tags", match=models.MatchAny(any=["t0"]))],
+)
+assert client.count(name, count_filter=rng_flt, exact=True).count == len([i for i in range(100, 200) if i % 3 != 0])
+
+client.create_payload_index(name, field_name="city", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+assert "city" in client.get_collection(name).payload_schema
+
+seen, offset = [], None
+while True:
+    page, offset = client.scroll(name, limit=128, offset=offset, with_payload=False)
+    seen.extend(p.id for p in page)
+    if offset is None:
+        break
+assert len(seen) == 1001 and len(set(seen)) == 1001
+
+got = client.retrieve(name, ids=[3, 5, uid], with_vectors=True)
+assert sorted(str(p.id) for p in got) == sorted(["3", "5", uid])
+assert all(len(p.vector) == dim for p in got)
+
+client.set_payload(name, payload={"flag": True}, points=[3, 5], wait=True)
+assert client.retrieve(name, ids=[3])[0].payload["flag"] is True
+client.overwrite_payload(name, payload={"only": 1}, points=[5], wait=True)
+assert client.retrieve(name, ids=[5])[0].payload == {"only": 1}
+client.delete_payload(name, keys=["flag"], points=[3], wait=True)
+assert "flag" not in client.retrieve(name, ids=[3])[0].payload
+client.clear_payload(name, points_selector=models.PointIdsList(points=[3]), wait=True)
+assert client.retrieve(name, ids=[3])[0].payload == {}
+
+groups = client.query_points_groups(name, query=vectors[10], group_by="city", limit=3, group_size=2).groups
+assert len(groups) == 3 and all(len(g.hits) == 2 for g in groups)
+
+batch = client.query_batch_points(
+    name, requests=[models.QueryRequest(query=vectors[7], limit=1), models.QueryRequest(query=vectors[8], limit=1)]
+)
+assert [r.points[0].id for r in batch] == [7, 8]
+
+client.delete(name, points_selector=models.PointIdsList(points=[0, 1, 2]), wait=True)
+client.delete(name, points_selector=models.FilterSelector(filter=flt), wait=True)
+remaining = client.count(name, exact=True).count
+# Point 5 lost its city when its payload was overwritten, so the filter does not match it.
+assert remaining == 1001 - 3 - len([i for i in range(3, 1000) if i % 4 == 1 and i != 5]), remaining
+
+try:
+    client.upsert(name, points=[models.PointStruct(id=1, vector=[1.0, 2.0])], wait=True)
+    raise AssertionError("wrong dimension accepted")
+except UnexpectedResponse as e:
+    assert e.status_code == 400, e
+
+client.update_collection(name, hnsw_config=models.HnswConfigDiff(ef_construct=123))
+assert client.get_collection(name).config.hnsw_config.ef_construct == 123
+
+client.create_collection(
+    "compat2", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT), shard_number=2
+)
+client.delete_collection("compat2")
+client.delete_collection(name)
+client.create_collection(name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID))
+assert client.count(name).count == 0
+names = [c.name for c in client.get_collections().collections]
+assert name in names and "compat2" not in names
+print("qdrant-client compatibility: all checks passed")

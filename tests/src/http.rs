@@ -1,0 +1,69 @@
+//! A small blocking JSON client for tests.
+
+use anyhow::Result;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+/// Status code and parsed body (Null when not JSON).
+pub type Reply = (u16, Value);
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        Http {
+            base: base.trim_end_matches('/').to_string(),
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Result<Reply> {
+        let resp = rb.send()?;
+        let status = resp.status().as_u16();
+        let text = resp.text()?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply> {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+    }
+    pub fn delete(&self, path: &str) -> Result<Reply> {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+    }
+    pub fn put(&self, path: &str, body: &Value) -> Result<Reply> {
+        self.send(self.client.put(format!("{}{path}", self.base)).json(body))
+    }
+    pub fn post(&self, path: &str, body: &Value) -> Result<Reply> {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Reply> {
+        self.send(self.client.patch(format!("{}{path}", self.base)).json(body))
+    }
+    /// Sends raw bytes (for malformed-JSON tests).
+    pub fn raw(&self, method: &str, path: &str, body: &str) -> Result<Reply> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())?;
+        self.send(
+            self.client
+                .request(m, format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    }
+    pub fn get_with_key(&self, path: &str, key: &str) -> Result<Reply> {
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .header("api-key", key),
+        )
+    }
+    pub fn text(&self, path: &str) -> Result<(u16, String)> {
+        let r = self.client.get(format!("{}{path}", self.base)).send()?;
+        Ok((r.status().as_u16(), r.text()?))
+    }
+}

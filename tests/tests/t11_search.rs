@@ -1,0 +1,267 @@
+//! Search over REST: exact results equal a brute-force scan computed here; filters, payload
+//! indexes, query by id, batches, groups and the HNSW path.
+
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tests::{wait_for, Http, Node};
+
+fn ok(r: (u16, Value)) -> Value {
+    assert_eq!(r.0, 200, "unexpected reply: {}", r.1);
+    r.1["result"].clone()
+}
+
+fn dataset(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centers: Vec<Vec<f32>> = (0..8)
+        .map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centers[i % 8]
+                .iter()
+                .map(|c| c + rng.gen_range(-0.3f32..0.3))
+                .collect()
+        })
+        .collect()
+}
+
+fn upload(h: &Http, name: &str, data: &[Vec<f32>]) {
+    for (chunk_no, chunk) in data.chunks(500).enumerate() {
+        let points: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let id = chunk_no * 500 + i;
+                json!({"id": id, "vector": v, "payload": {"group": format!("g{}", id % 10), "num": id, "rare": id % 100 == 7}})
+            })
+            .collect();
+        ok(h.put(
+            &format!("/collections/{name}/points?wait=true"),
+            &json!({"points": points}),
+        )
+        .unwrap());
+    }
+}
+
+fn brute(
+    data: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(usize, f32)> {
+    let norm = |v: &[f32]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let qn = norm(q);
+    let mut all: Vec<(usize, f32)> = data
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, v)| (i, norm(v).iter().zip(&qn).map(|(a, b)| a * b).sum()))
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
+fn ids_scores(res: &Value) -> Vec<(usize, f32)> {
+    res["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_u64().unwrap() as usize,
+                p["score"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn exact_search_equals_brute_force_with_filters_and_offsets() {
+    let n = Node::start().unwrap();
+    let h = n.http();
+    ok(h.put(
+        "/collections/e",
+        &json!({"vectors": {"size": 16, "distance": "Cosine"}, "shard_number": 2}),
+    )
+    .unwrap());
+    let data = dataset(3000, 16, 1);
+    upload(&h, "e", &data);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for round in 0..5 {
+        let q: Vec<f32> = (0..16).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let res = ok(h
+            .post(
+                "/collections/e/points/query",
+                &json!({"query": q, "limit": 10, "params": {"exact": true}}),
+            )
+            .unwrap());
+        let got = ids_scores(&res);
+        let want = brute(&data, &q, 10, |_| true);
+        assert_eq!(
+            got.iter().map(|x| x.0).collect::<Vec<_>>(),
+            want.iter().map(|x| x.0).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g.1 - w.1).abs() < 1e-4, "score {} vs {}", g.1, w.1);
+        }
+        let page2 = ok(h
+            .post(
+                "/collections/e/points/query",
+                &json!({"query": q, "limit": 5, "offset": 5, "params": {"exact": true}}),
+            )
+            .unwrap());
+        assert_eq!(
+            ids_scores(&page2).iter().map(|x| x.0).collect::<Vec<_>>(),
+            want[5..].iter().map(|x| x.0).collect::<Vec<_>>()
+        );
+        let filter = json!({"must": [{"key": "group", "match": {"any": ["g3", "g4"]}}], "must_not": [{"key": "num", "range": {"lt": 100}}]});
+        let fres = ok(h
+            .post(
+                "/collections/e/points/query",
+                &json!({"query": q, "limit": 10, "filter": filter, "with_payload": true}),
+            )
+            .unwrap());
+        let fwant = brute(&data, &q, 10, |i| (i % 10 == 3 || i % 10 == 4) && i >= 100);
+        assert_eq!(
+            ids_scores(&fres).iter().map(|x| x.0).collect::<Vec<_>>(),
+            fwant.iter().map(|x| x.0).collect::<Vec<_>>()
+        );
+        assert!(fres["points"][0]["payload"]["group"].is_string());
+        let thr = (want[3].1 + want[4].1) / 2.0;
+        let tres = ok(h
+            .post(
+                "/collections/e/points/query",
+                &json!({"query": q, "limit": 10, "score_threshold": thr}),
+            )
+            .unwrap());
+        assert_eq!(tres["points"].as_array().unwrap().len(), 4);
+    }
+    // By id: nearest to point 5's vector, point 5 left out.
+    let by_id = ok(h
+        .post(
+            "/collections/e/points/query",
+            &json!({"query": 5, "limit": 3}),
+        )
+        .unwrap());
+    let want = brute(&data, &data[5], 4, |i| i != 5);
+    assert_eq!(
+        ids_scores(&by_id).iter().map(|x| x.0).collect::<Vec<_>>(),
+        want.iter().take(3).map(|x| x.0).collect::<Vec<_>>()
+    );
+    // Batch and groups.
+    let batch = ok(h.post("/collections/e/points/query/batch", &json!({"searches": [{"query": data[1], "limit": 2}, {"query": {"nearest": data[2]}, "limit": 1}]})).unwrap());
+    assert_eq!(batch[0]["points"][0]["id"], 1);
+    assert_eq!(batch[1]["points"][0]["id"], 2);
+    let groups = ok(h
+        .post(
+            "/collections/e/points/query/groups",
+            &json!({"query": data[0], "group_by": "group", "limit": 4, "group_size": 2}),
+        )
+        .unwrap());
+    let groups = groups["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4);
+    assert!(groups
+        .iter()
+        .all(|g| g["hits"].as_array().unwrap().len() == 2));
+    assert_eq!(groups[0]["id"], "g0");
+    // Legacy search endpoint.
+    let legacy = ok(h
+        .post(
+            "/collections/e/points/search",
+            &json!({"vector": data[7], "limit": 1}),
+        )
+        .unwrap());
+    assert_eq!(legacy[0]["id"], 7);
+}
+
+#[test]
+fn hnsw_index_builds_in_background_and_keeps_recall() {
+    let n = Node::start().unwrap();
+    let h = n.http();
+    // 1 kB full-scan threshold: 8000 points of 32 dims go through the graph.
+    ok(h.put("/collections/h", &json!({"vectors": {"size": 32, "distance": "Cosine"}, "hnsw_config": {"full_scan_threshold": 1}})).unwrap());
+    let data = dataset(8000, 32, 2);
+    upload(&h, "h", &data);
+    ok(h.put(
+        "/collections/h/index",
+        &json!({"field_name": "rare", "field_schema": "bool"}),
+    )
+    .unwrap());
+    ok(h.put(
+        "/collections/h/index",
+        &json!({"field_name": "group", "field_schema": {"type": "keyword"}}),
+    )
+    .unwrap());
+    let info = wait_for("index to be built", Duration::from_secs(120), || {
+        let info = ok(h.get("/collections/h").unwrap());
+        (info["status"] == "green").then_some(info)
+    })
+    .unwrap();
+    assert!(info["indexed_vectors_count"].as_u64().unwrap() >= 8000);
+    assert_eq!(info["payload_schema"]["group"]["data_type"], "keyword");
+    assert_eq!(info["payload_schema"]["group"]["points"], 8000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (mut hits, mut rare_hits) = (0, 0);
+    for _ in 0..30 {
+        // Queries from the data's own distribution: a stored point plus noise.
+        let base = &data[rng.gen_range(0..data.len())];
+        let q: Vec<f32> = base.iter().map(|x| x + rng.gen_range(-0.1..0.1)).collect();
+        let got = ids_scores(&ok(h
+            .post(
+                "/collections/h/points/query",
+                &json!({"query": q, "limit": 10}),
+            )
+            .unwrap()));
+        let want = brute(&data, &q, 10, |_| true);
+        hits += got
+            .iter()
+            .filter(|g| want.iter().any(|w| w.0 == g.0))
+            .count();
+        // A 1% filter: answered exactly from the payload index.
+        let f = json!({"must": [{"key": "rare", "match": {"value": true}}]});
+        let got = ids_scores(&ok(h
+            .post(
+                "/collections/h/points/query",
+                &json!({"query": q, "limit": 10, "filter": f}),
+            )
+            .unwrap()));
+        let want = brute(&data, &q, 10, |i| i % 100 == 7);
+        rare_hits += got
+            .iter()
+            .filter(|g| want.iter().any(|w| w.0 == g.0))
+            .count();
+    }
+    let recall = hits as f64 / 300.0;
+    assert!(recall >= 0.9, "recall@10 {recall}");
+    assert_eq!(
+        rare_hits, 300,
+        "filtered search must be exact for a selective indexed filter"
+    );
+    // Deleted points never come back.
+    ok(h.post(
+        "/collections/h/points/delete?wait=true",
+        &json!({"filter": {"must": [{"key": "group", "match": {"value": "g0"}}]}}),
+    )
+    .unwrap());
+    let got = ok(h
+        .post(
+            "/collections/h/points/query",
+            &json!({"query": data[0], "limit": 50, "with_payload": true}),
+        )
+        .unwrap());
+    assert!(got["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["payload"]["group"] != "g0"));
+    assert_eq!(
+        ok(h.post("/collections/h/points/count", &json!({})).unwrap())["count"],
+        7200
+    );
+}
