@@ -81,3 +81,26 @@ pub fn ground_truth(data: &[Vec<f32>], queries: &[Vec<f32>], k: usize) -> Vec<Ve
 pub fn recall(got: &[usize], truth: &[usize]) -> f64 {
     got.iter().filter(|g| truth.contains(g)).count() as f64 / truth.len().max(1) as f64
 }
+
+/// Writes `base.fvecs`, `queries.fvecs` and `truth.ivecs` into `dir`.
+pub fn dump(dir: &Path, data: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<usize>]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let fvecs = |rows: &[Vec<f32>]| {
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            r.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+        out
+    };
+    std::fs::write(dir.join("base.fvecs"), fvecs(data))?;
+    std::fs::write(dir.join("queries.fvecs"), fvecs(queries))?;
+    let mut out = Vec::new();
+    for r in truth {
+        out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        r.iter().for_each(|x| out.extend_from_slice(&(*x as u32).to_le_bytes()));
+    }
+    std::fs::write(dir.join("truth.ivecs"), out)?;
+    println!("wrote {} points, {} queries and ground truth to {}", data.len(), queries.len(), dir.display());
+    Ok(())
+}

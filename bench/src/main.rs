@@ -53,6 +53,12 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         ef_construct: usize,
     },
+    /// Writes the data, queries and ground truth (base.fvecs, queries.fvecs, truth.ivecs)
+    /// so another engine (bench/edge_baseline.py) runs on exactly the same input.
+    Dump {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// A running server over REST.
     Rest {
         #[arg(long, default_value = "http://127.0.0.1:6333")]
@@ -213,6 +219,7 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     match &cli.cmd {
+        Cmd::Dump { out } => data::dump(out, &data, &queries, &truth)?,
         Cmd::Index { m, ef_construct } => {
             run_index(&cli, *m, *ef_construct, &data, &queries, &truth)
         }
