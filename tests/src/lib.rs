@@ -21,7 +21,8 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Path to the node binary: `QDRANT_NODE_BIN`, or built once with cargo.
+/// Path to the node binary: `QDRANT_NODE_BIN`, or built once with cargo (with the same
+/// `--workspace` feature set as `cargo test --workspace`, so RocksDB is not rebuilt).
 pub fn node_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -29,7 +30,7 @@ pub fn node_binary() -> PathBuf {
             return PathBuf::from(p);
         }
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "node", "--bin", "qdrant-node"])
+            .args(["build", "-q", "--workspace", "--bins"])
             .current_dir(repo_root())
             .status()
             .expect("cargo build of qdrant-node could not start");
