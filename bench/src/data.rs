@@ -83,13 +83,19 @@ pub fn recall(got: &[usize], truth: &[usize]) -> f64 {
 }
 
 /// Writes `base.fvecs`, `queries.fvecs` and `truth.ivecs` into `dir`.
-pub fn dump(dir: &Path, data: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<usize>]) -> anyhow::Result<()> {
+pub fn dump(
+    dir: &Path,
+    data: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    truth: &[Vec<usize>],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let fvecs = |rows: &[Vec<f32>]| {
         let mut out = Vec::new();
         for r in rows {
             out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            r.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            r.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
         out
     };
@@ -98,9 +104,15 @@ pub fn dump(dir: &Path, data: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<us
     let mut out = Vec::new();
     for r in truth {
         out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-        r.iter().for_each(|x| out.extend_from_slice(&(*x as u32).to_le_bytes()));
+        r.iter()
+            .for_each(|x| out.extend_from_slice(&(*x as u32).to_le_bytes()));
     }
     std::fs::write(dir.join("truth.ivecs"), out)?;
-    println!("wrote {} points, {} queries and ground truth to {}", data.len(), queries.len(), dir.display());
+    println!(
+        "wrote {} points, {} queries and ground truth to {}",
+        data.len(),
+        queries.len(),
+        dir.display()
+    );
     Ok(())
 }

@@ -108,6 +108,7 @@ fn run_index(
             m,
             ef_construct,
             full_scan_threshold_kb: 10_000,
+            indexing_threads: cli.threads,
         },
     );
     let rss0 = stats::rss_bytes(None).unwrap_or(0);
@@ -122,7 +123,7 @@ fn run_index(
     }
     let insert = t.elapsed();
     let t = Instant::now();
-    seg.build_index();
+    seg.build_index(cli.threads);
     let build = t.elapsed();
     let mem = seg.memory_bytes();
     println!(

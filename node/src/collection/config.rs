@@ -133,10 +133,17 @@ impl HnswConfig {
     }
 
     pub fn params(&self) -> HnswParams {
+        let threads = match self.max_indexing_threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
         HnswParams {
             m: self.m,
             ef_construct: self.ef_construct,
             full_scan_threshold_kb: self.full_scan_threshold,
+            indexing_threads: threads,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct HnswParams {
     pub ef_construct: usize,
     /// Below this many kilobytes of vectors, search is an exact scan.
     pub full_scan_threshold_kb: usize,
+    /// Threads that build the graph.
+    pub indexing_threads: usize,
 }
 
 /// One nearest-neighbour request against a segment.
@@ -333,28 +335,35 @@ impl Segment {
         estimate <= threshold
     }
 
-    /// Adds up to `budget` pending offsets to the graphs; returns how many were added.
-    pub fn index_step(&self, budget: usize) -> usize {
+    /// Adds up to `budget` pending offsets to the graphs with `threads` workers; returns how
+    /// many were added. Searches run meanwhile: the graph is only locked exclusively to
+    /// make room.
+    pub fn index_step(&self, budget: usize, threads: usize) -> usize {
         let mut added = 0;
         for (ci, col) in self.columns.iter().enumerate() {
             if self.params.m == 0 || self.len() <= self.full_scan_points(ci) {
                 continue;
             }
-            let mut g = self.graphs[ci].write();
+            let from = self.graphs[ci].read().len();
+            let to = col.len().min(from + budget.saturating_sub(added));
+            if to <= from {
+                continue;
+            }
+            self.graphs[ci].write().reserve(to);
             let dist = col.spec.distance;
             let d = |a: u32, b: u32| dist.to_order(dist.score(col.get(a), col.get(b)));
-            while g.len() < col.len() && added < budget {
-                let o = g.len() as u32;
-                g.insert(o, col.has(o) && self.live[o as usize], &d);
-                added += 1;
-            }
+            let present = |o: u32| col.has(o) && self.live[o as usize];
+            self.graphs[ci]
+                .read()
+                .insert_range(from, to, threads, &present, &d);
+            added += to - from;
         }
         added
     }
 
     /// Indexes everything pending, in this thread.
-    pub fn build_index(&self) {
-        while self.index_step(1024) > 0 {}
+    pub fn build_index(&self, threads: usize) {
+        while self.index_step(4096, threads) > 0 {}
     }
 
     /// Offsets not yet in a graph (0 when the segment is small enough for exact search).
@@ -434,6 +443,7 @@ mod tests {
                 m: 16,
                 ef_construct: 100,
                 full_scan_threshold_kb: threshold_kb,
+                indexing_threads: 2,
             },
         )
     }
@@ -488,7 +498,7 @@ mod tests {
         for i in 0..100 {
             s.delete(PointId::Num(i * 3));
         }
-        while s.index_step(500) > 0 {}
+        while s.index_step(500, 2) > 0 {}
         assert_eq!(s.pending_index(), 0);
         let filter: Filter =
             serde_json::from_value(json!({"must": [{"key": "g", "range": {"lt": 50}}]})).unwrap();
