@@ -190,6 +190,20 @@ pub struct Record {
     pub order_value: Option<f64>,
 }
 
+/// A record in a query answer that has no score (no query, or `order_by`).
+impl From<Record> for ScoredPoint {
+    fn from(r: Record) -> ScoredPoint {
+        ScoredPoint {
+            id: r.id,
+            version: 0,
+            score: 0.0,
+            payload: r.payload,
+            vector: r.vector,
+            order_value: r.order_value,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScrollRequest {
     pub offset: Option<PointId>,

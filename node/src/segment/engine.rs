@@ -489,6 +489,34 @@ mod tests {
     }
 
     #[test]
+    fn points_not_yet_indexed_are_found() {
+        let mut s = seg(1);
+        let mut rng = rand::thread_rng();
+        for i in 0..500 {
+            s.upsert(rec(i, (0..8).map(|_| rng.gen::<f32>() - 0.5).collect()));
+        }
+        s.build_index(2);
+        assert_eq!(s.pending_index(), 0);
+        // Added after the graph was built and not indexed yet: found by the exact tail scan.
+        let v = vec![3.0, -1.0, 2.0, 0.5, -2.0, 1.0, 0.0, 4.0];
+        s.upsert(rec(10_000, v.clone()));
+        assert!(s.pending_index() > 0);
+        let mut q = v;
+        Distance::Cosine.preprocess(&mut q);
+        let req = SearchRequest {
+            vector_name: "",
+            vector: &q,
+            filter: None,
+            top: 1,
+            ef: Some(16),
+            exact: false,
+            score_threshold: None,
+        };
+        let hits = s.search(&req);
+        assert_eq!(s.id_of(hits[0].0), PointId::Num(10_000));
+    }
+
+    #[test]
     fn graph_search_matches_exact_and_honours_filters() {
         let mut s = seg(1); // 1 kB: the graph is used above 32 points of 8 dims
         let mut rng = rand::thread_rng();

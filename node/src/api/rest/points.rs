@@ -87,7 +87,30 @@ fn sel(
     Ok(selector(points, filter)?)
 }
 
-/// Runs shard operations in order and answers with Qdrant's `UpdateResult`.
+/// Applies shard operations in order; returns the last operation number.
+async fn apply(s: &AppState, name: &str, ops: Vec<ShardOp>) -> ApiResult<u64> {
+    let c = s.registry.get(name)?;
+    blocking(move || {
+        let mut last = 0;
+        for op in ops {
+            last = c.apply(op)?;
+        }
+        Ok(last)
+    })
+    .await
+}
+
+/// Qdrant's `UpdateResult`.
+fn update_result(op_id: u64, params: &WriteParams) -> Value {
+    let status = if params.wait.unwrap_or(false) {
+        "completed"
+    } else {
+        "acknowledged"
+    };
+    json!({"operation_id": op_id, "status": status})
+}
+
+/// Runs shard operations in order and answers with one `UpdateResult`.
 async fn run(
     t: Timer,
     s: &AppState,
@@ -95,21 +118,8 @@ async fn run(
     params: &WriteParams,
     ops: Vec<ShardOp>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(name)?;
-    let op_id = blocking(move || {
-        let mut last = 0;
-        for op in ops {
-            last = c.apply(op)?;
-        }
-        Ok(last)
-    })
-    .await?;
-    let status = if params.wait.unwrap_or(false) {
-        "completed"
-    } else {
-        "acknowledged"
-    };
-    Ok(ok(t, json!({"operation_id": op_id, "status": status})))
+    let op_id = apply(s, name, ops).await?;
+    Ok(ok(t, update_result(op_id, params)))
 }
 
 fn upsert_op(s: &AppState, name: &str, req: UpsertRequest) -> ApiResult<ShardOp> {
@@ -273,24 +283,9 @@ pub async fn batch(
             BatchOp::DeleteVectors(b) => delete_vectors_op(&s, &name, b)?,
         });
     }
-    let c = s.registry.get(&name)?;
     let n = ops.len();
-    let last = blocking(move || {
-        let mut last = 0;
-        for op in ops {
-            last = c.apply(op)?;
-        }
-        Ok(last)
-    })
-    .await?;
-    let status = if params.wait.unwrap_or(false) {
-        "completed"
-    } else {
-        "acknowledged"
-    };
-    let results: Vec<Value> = (0..n)
-        .map(|_| json!({"operation_id": last, "status": status}))
-        .collect();
+    let last = apply(&s, &name, ops).await?;
+    let results: Vec<Value> = (0..n).map(|_| update_result(last, &params)).collect();
     Ok(ok(t, results))
 }
 

@@ -59,14 +59,7 @@ fn run_query(c: &Collection, req: &QueryRequest) -> CollectionResult<Vec<ScoredP
             Ok(records
                 .into_iter()
                 .skip(offset)
-                .map(|r| ScoredPoint {
-                    id: r.id,
-                    version: 0,
-                    score: 0.0,
-                    payload: r.payload,
-                    vector: r.vector,
-                    order_value: None,
-                })
+                .map(ScoredPoint::from)
                 .collect())
         }
         QueryKind::OrderBy(ob) => {
@@ -80,14 +73,7 @@ fn run_query(c: &Collection, req: &QueryRequest) -> CollectionResult<Vec<ScoredP
             Ok(records
                 .into_iter()
                 .skip(offset)
-                .map(|r| ScoredPoint {
-                    id: r.id,
-                    version: 0,
-                    score: 0.0,
-                    payload: r.payload,
-                    vector: r.vector,
-                    order_value: r.order_value,
-                })
+                .map(ScoredPoint::from)
                 .collect())
         }
     }
