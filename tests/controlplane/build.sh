@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds etcd and kube-apiserver from Go modules into a cache folder, for tests that need a
+# real Kubernetes API server on loopback (as controller-runtime's envtest does).
+# Usage: tests/controlplane/build.sh [CACHE_DIR]   (default: ~/.cache/qdrant-node/controlplane)
+# Prints the folder holding the two binaries. Cached builds are reused.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+K8S_VERSION=${K8S_VERSION:-v1.34.4}
+cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qdrant-node/controlplane/$K8S_VERSION}
+if [ -x "$cache/kube-apiserver" ] && [ -x "$cache/etcd" ]; then
+  echo "$cache"
+  exit 0
+fi
+mkdir -p "$cache"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$here/etcd.go" "$here/tools.go" "$work/"
+cd "$work"
+staging="v0.${K8S_VERSION#v1.}"
+# k8s.io/kubernetes points its staging modules at ./staging; as a dependency those lines are
+# ignored, so pin every k8s.io module it requires at v0.0.0 to the matching release.
+modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+{
+  echo "module qdrant-node/controlplane"
+  echo
+  echo "go 1.24"
+  echo
+  echo "require k8s.io/kubernetes $K8S_VERSION"
+  echo
+  grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$modfile" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
+} > go.mod
+go mod tidy >&2
+CGO_ENABLED=0 go build -o "$cache/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+CGO_ENABLED=0 go build -o "$cache/etcd" . >&2
+echo "$cache"

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Keeps kube-apiserver's packages in the module graph for `go mod tidy`.
+package main
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver/app"
