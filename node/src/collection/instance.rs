@@ -6,6 +6,7 @@ use super::error::{CollectionError, CollectionResult};
 use super::ops::{check_dim, Selector, ShardOp};
 use super::query::{Direction, OrderBy, Record, ScoredPoint};
 use super::shard::LocalShard;
+use crate::segment::distance::Distance;
 use crate::segment::engine::SearchRequest;
 use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
@@ -224,20 +225,23 @@ impl Collection {
         })
     }
 
-    pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<()> {
+    /// Checks a query vector against the collection; returns its distance.
+    pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<Distance> {
         let specs = self.config.read().params.vectors.specs();
         let spec = specs.iter().find(|s| s.name == using).ok_or_else(|| {
             CollectionError::bad(format!(
                 "Wrong input: Not existing vector name error: {using}"
             ))
         })?;
-        check_dim(spec, v)
+        check_dim(spec, v)?;
+        Ok(spec.distance)
     }
 
     pub fn search(&self, s: &Search<'_>) -> CollectionResult<Vec<ScoredPoint>> {
-        self.check_vector(s.using, &s.vector)?;
+        let distance = self.check_vector(s.using, &s.vector)?;
         let unnamed = self.unnamed();
         let mut q = s.vector.clone();
+        distance.preprocess(&mut q);
         let top = s
             .offset
             .saturating_add(s.limit)
@@ -245,10 +249,6 @@ impl Collection {
         let mut all: Vec<(f32, ScoredPoint)> = Vec::new();
         for shard in &self.shards {
             let seg = shard.segment();
-            let Some(distance) = seg.distance_of(s.using) else {
-                continue;
-            };
-            distance.preprocess(&mut q);
             let top = top.min(seg.len());
             let req = SearchRequest {
                 vector_name: s.using,
