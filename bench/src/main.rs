@@ -123,7 +123,7 @@ fn run_index(
     }
     let insert = t.elapsed();
     let t = Instant::now();
-    seg.build_index(cli.threads);
+    seg.build_index();
     let build = t.elapsed();
     let mem = seg.memory_bytes();
     println!(

@@ -23,7 +23,6 @@ pub struct LocalShard {
     segment: RwLock<Segment>,
     seq: Mutex<u64>,
     wake: (Mutex<bool>, Condvar),
-    threads: usize,
 }
 
 impl LocalShard {
@@ -44,7 +43,6 @@ impl LocalShard {
             segment: RwLock::new(segment),
             seq: Mutex::new(seq),
             wake: (Mutex::new(true), Condvar::new()),
-            threads: params.indexing_threads,
         });
         let weak = Arc::downgrade(&shard);
         std::thread::Builder::new()
@@ -188,7 +186,7 @@ impl LocalShard {
 fn index_loop(shard: Weak<LocalShard>) {
     loop {
         let Some(s) = shard.upgrade() else { return };
-        let added = s.segment.read().index_step(256, s.threads);
+        let added = s.segment.read().index_step(256);
         if added == 0 {
             let mut pending = s.wake.0.lock();
             if !*pending {

@@ -335,10 +335,11 @@ impl Segment {
         estimate <= threshold
     }
 
-    /// Adds up to `budget` pending offsets to the graphs with `threads` workers; returns how
-    /// many were added. Searches run meanwhile: the graph is only locked exclusively to
-    /// make room.
-    pub fn index_step(&self, budget: usize, threads: usize) -> usize {
+    /// Adds up to `budget` pending offsets to the graphs with `indexing_threads` workers;
+    /// returns how many were added. Searches run meanwhile: the graph is only locked
+    /// exclusively to make room.
+    pub fn index_step(&self, budget: usize) -> usize {
+        let threads = self.params.indexing_threads;
         let mut added = 0;
         for (ci, col) in self.columns.iter().enumerate() {
             if self.params.m == 0 || self.len() <= self.full_scan_points(ci) {
@@ -361,9 +362,9 @@ impl Segment {
         added
     }
 
-    /// Indexes everything pending, in this thread.
-    pub fn build_index(&self, threads: usize) {
-        while self.index_step(4096, threads) > 0 {}
+    /// Indexes everything pending before returning.
+    pub fn build_index(&self) {
+        while self.index_step(4096) > 0 {}
     }
 
     /// Offsets not yet in a graph (0 when the segment is small enough for exact search).
@@ -495,7 +496,7 @@ mod tests {
         for i in 0..500 {
             s.upsert(rec(i, (0..8).map(|_| rng.gen::<f32>() - 0.5).collect()));
         }
-        s.build_index(2);
+        s.build_index();
         assert_eq!(s.pending_index(), 0);
         // Added after the graph was built and not indexed yet: found by the exact tail scan.
         let v = vec![3.0, -1.0, 2.0, 0.5, -2.0, 1.0, 0.0, 4.0];
@@ -526,7 +527,7 @@ mod tests {
         for i in 0..100 {
             s.delete(PointId::Num(i * 3));
         }
-        while s.index_step(500, 2) > 0 {}
+        while s.index_step(500) > 0 {}
         assert_eq!(s.pending_index(), 0);
         let filter: Filter =
             serde_json::from_value(json!({"must": [{"key": "g", "range": {"lt": 50}}]})).unwrap();
