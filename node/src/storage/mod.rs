@@ -1,11 +1,13 @@
-//! RocksDB: the node's metadata database and one database per shard. Knows byte layouts and
+//! RocksDB: the node's metadata database, the Raft log and one database per shard. Knows byte layouts and
 //! write batches, nothing about search or HTTP.
 
 pub mod codec;
 pub mod meta_store;
+pub mod raft_store;
 pub mod shard_store;
 
 pub use meta_store::MetaStore;
+pub use raft_store::RaftStore;
 pub use shard_store::ShardStore;
 
 #[derive(Debug, thiserror::Error)]
