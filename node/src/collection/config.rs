@@ -170,7 +170,7 @@ pub struct CreateCollection {
 }
 
 /// `PATCH /collections/{name}` body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UpdateCollection {
     pub vectors: Option<Map<String, Value>>,
     pub optimizers_config: Option<Map<String, Value>>,
@@ -182,7 +182,7 @@ pub struct UpdateCollection {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ParamsDiff {
     pub replication_factor: Option<u32>,
     #[serde(alias = "write_concern_factor")]

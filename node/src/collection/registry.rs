@@ -13,15 +13,27 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredCollection {
-    dir: String,
-    config: CollectionConfig,
+mod snapshot;
+
+/// A collection's metadata as stored, and as carried in a Raft snapshot. `dir` names the
+/// collection's folder; it is chosen by whoever proposed the creation, so a collection that
+/// was deleted and created again under the same name is recognised as a different one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCollection {
+    pub dir: String,
+    pub config: CollectionConfig,
     #[serde(default)]
-    payload_schema: BTreeMap<String, FieldType>,
+    pub payload_schema: BTreeMap<String, FieldType>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// All collection metadata of a node: what a Raft snapshot carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaSnapshot {
+    pub collections: BTreeMap<String, StoredCollection>,
+    pub aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AliasAction {
     CreateAlias {
@@ -119,29 +131,62 @@ impl Registry {
         self.collections.read().values().cloned().collect()
     }
 
-    fn store(&self, c: &Collection) -> CollectionResult<()> {
+    fn stored(&self, c: &Collection) -> StoredCollection {
         let dir = c
             .dir
             .file_name()
             .map(|d| d.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let stored = StoredCollection {
+        StoredCollection {
             dir,
             config: c.config(),
             payload_schema: c.payload_schema(),
-        };
-        Ok(self.meta.put_collection(&c.name, &stored)?)
+        }
+    }
+
+    fn store(&self, c: &Collection) -> CollectionResult<()> {
+        Ok(self.meta.put_collection(&c.name, &self.stored(c))?)
     }
 
     pub fn create(&self, name: &str, req: CreateCollection) -> CollectionResult<()> {
+        let config = self.prepare_create(name, req, self.default_shards)?;
+        self.create_with(name, &uuid::Uuid::new_v4().to_string(), config)
+    }
+
+    /// Validates a create request and turns it into the config to store; changes nothing.
+    pub fn prepare_create(
+        &self,
+        name: &str,
+        req: CreateCollection,
+        default_shards: u32,
+    ) -> CollectionResult<CollectionConfig> {
         validate_name(name)?;
         if req.init_from.is_some() {
             return Err(CollectionError::Unsupported(
                 "`init_from` is not supported".into(),
             ));
         }
-        let config = CollectionConfig::from_create(req, self.default_shards)
+        let config = CollectionConfig::from_create(req, default_shards)
             .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+        if self.collections.read().contains_key(name) {
+            return Err(CollectionError::AlreadyExists(name.to_string()));
+        }
+        Ok(config)
+    }
+
+    /// Creates a collection from a validated config, in the folder named `dir`.
+    pub fn create_with(
+        &self,
+        name: &str,
+        dir: &str,
+        config: CollectionConfig,
+    ) -> CollectionResult<()> {
+        validate_name(name)?;
+        if dir.is_empty() || dir.contains(['/', '\\', '.']) {
+            return Err(CollectionError::bad(format!(
+                "invalid collection folder `{dir}`"
+            )));
+        }
         let _guard = self.change.lock();
         if self.collections.read().contains_key(name) {
             return Err(CollectionError::AlreadyExists(name.to_string()));
@@ -151,7 +196,7 @@ impl Registry {
                 "Wrong input: Alias with name `{name}` already exists"
             )));
         }
-        let dir = self.root.join(uuid::Uuid::new_v4().to_string());
+        let dir = self.root.join(dir);
         let c = Collection::open(name, &dir, config, BTreeMap::new())?;
         self.store(&c)?;
         self.collections
@@ -268,6 +313,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether `name` is an alias (not a collection).
+    pub fn is_alias(&self, name: &str) -> bool {
+        self.aliases.read().contains_key(name)
+    }
+
     pub fn flush_all(&self) {
         for c in self.all() {
             if let Err(e) = c.flush() {
@@ -275,4 +325,25 @@ impl Registry {
             }
         }
     }
+}
+
+/// The alias actions that turn `have` into `want`: deletes first, then creates.
+fn alias_diff(
+    have: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+) -> Vec<AliasAction> {
+    let deletes = have
+        .iter()
+        .filter(|(a, c)| want.get(*a) != Some(*c))
+        .map(|(a, _)| AliasAction::DeleteAlias {
+            alias_name: a.clone(),
+        });
+    let creates = want
+        .iter()
+        .filter(|(a, c)| have.get(*a) != Some(*c))
+        .map(|(a, c)| AliasAction::CreateAlias {
+            collection_name: c.clone(),
+            alias_name: a.clone(),
+        });
+    deletes.chain(creates).collect()
 }
