@@ -1,36 +1,92 @@
-//! The data node: a Qdrant-compatible vector database. `run` wires storage, collections and
-//! the REST API together; `main.rs` only parses configuration and calls it.
+//! The data node: a Qdrant-compatible vector database. `run` wires storage, collections,
+//! consensus (in cluster mode) and the APIs together; `main.rs` only parses configuration,
+//! binds the ports and calls it.
 
 pub mod api;
 pub mod collection;
 pub mod config;
+pub mod consensus;
 pub mod segment;
 pub mod storage;
 
 use api::rest::{auth::Keys, metrics::Metrics, router, AppState};
 use collection::Registry;
 use config::Settings;
+use consensus::handle::ConsensusSettings;
+use consensus::Consensus;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::net::TcpListener;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot open storage: {0}")]
     Storage(#[from] collection::CollectionError),
+    #[error("cannot open raft storage: {0}")]
+    RaftStorage(#[from] storage::StorageError),
+    #[error("consensus: {0}")]
+    Consensus(#[from] consensus::ConsensusError),
+    #[error("cluster mode needs a p2p listener")]
+    NoP2pListener,
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Serves the node on `listener` until `shutdown` resolves, then flushes storage.
+/// The node's bound sockets: REST always, p2p in cluster mode.
+#[derive(Debug)]
+pub struct Listeners {
+    pub rest: TcpListener,
+    pub p2p: Option<TcpListener>,
+}
+
+/// The uri this peer advertises: `--uri`, or (for a first peer started without one) the
+/// bound p2p address. Empty for a joining peer without `--uri`: the bootstrap peer derives it.
+fn own_uri(settings: &Settings, p2p: &TcpListener) -> Result<String, NodeError> {
+    if let Some(u) = &settings.uri {
+        return Ok(u.clone());
+    }
+    if settings.bootstrap.is_some() {
+        return Ok(String::new());
+    }
+    let addr = p2p.local_addr()?;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into()),
+        ip => ip.to_string(),
+    };
+    let uri = format!("http://{host}:{}", addr.port());
+    tracing::warn!(%uri, "no --uri given for the first peer; advertising the bound p2p address");
+    Ok(uri)
+}
+
+async fn start_consensus(
+    settings: &Settings,
+    registry: Arc<Registry>,
+    p2p: &TcpListener,
+) -> Result<Consensus, NodeError> {
+    let path = settings.storage.storage_path.join("raft");
+    let db = tokio::task::spawn_blocking(move || storage::RaftStore::open(&path))
+        .await
+        .map_err(|e| NodeError::Io(std::io::Error::other(e)))??;
+    let cs = ConsensusSettings {
+        tick_period_ms: settings.cluster.consensus.tick_period_ms,
+        compact_wal_entries: settings.cluster.consensus.compact_wal_entries,
+        p2p_api_key: settings.cluster.p2p.api_key.clone(),
+        uri: own_uri(settings, p2p)?,
+        bootstrap: settings.bootstrap.clone(),
+        p2p_port: p2p.local_addr()?.port(),
+    };
+    Ok(Consensus::start(Arc::new(db), registry, cs).await?)
+}
+
+/// Serves the node until `shutdown` resolves, then stops consensus and flushes storage.
 pub async fn run(
     settings: Settings,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    if settings.cluster.enabled {
-        tracing::warn!("cluster.enabled=true: cluster mode is not available in this build yet; serving as a single node");
-    }
     let storage = settings.storage.storage_path.clone();
     std::fs::create_dir_all(&settings.storage.snapshots_path)?;
     let opened = Instant::now();
@@ -43,11 +99,29 @@ pub async fn run(
         secs = opened.elapsed().as_secs_f64(),
         "storage opened"
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut consensus = None;
+    let mut p2p_task = None;
+    if settings.cluster.enabled {
+        let p2p = listeners.p2p.ok_or(NodeError::NoP2pListener)?;
+        let c = start_consensus(&settings, registry.clone(), &p2p).await?;
+        tracing::info!("p2p listening on {}", p2p.local_addr()?);
+        p2p_task = Some(tokio::spawn(api::grpc::serve(c.clone(), p2p, stopped())));
+        c.bootstrap().await?;
+        consensus = Some(c);
+    }
     let state = AppState {
         registry: registry.clone(),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         node_id: uuid::Uuid::new_v4().to_string(),
+        consensus: consensus.clone(),
     };
     let keys = Keys {
         full: settings.service.api_key.clone(),
@@ -58,11 +132,23 @@ pub async fn run(
         keys,
         settings.service.max_request_size_mb * 1024 * 1024,
     );
-    let addr = listener.local_addr()?;
+    let addr = listeners.rest.local_addr()?;
     tracing::info!("rest listening on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    axum::serve(listeners.rest, app)
+        .with_graceful_shutdown(stopped())
         .await?;
+    if let Some(c) = consensus {
+        c.shutdown().await;
+    }
+    if let Some(t) = p2p_task {
+        if let Ok(Err(e)) = t.await {
+            tracing::warn!(error = %e, "p2p server stopped with an error");
+        }
+    }
     let reg = registry.clone();
     let _ = tokio::task::spawn_blocking(move || reg.flush_all()).await;
     tracing::info!("node stopped");

@@ -1,4 +1,4 @@
-//! `qdrant-node`: parse flags and config, set up logging, bind the port, run the node.
+//! `qdrant-node`: parse flags and config, set up logging, bind the ports, run the node.
 
 use anyhow::Context;
 use clap::Parser;
@@ -46,14 +46,25 @@ async fn main() -> anyhow::Result<()> {
             "--snapshot / --storage-snapshot recovery at start is not supported yet; ignored"
         );
     }
-    if settings.uri.is_some() || settings.bootstrap.is_some() {
+    if !settings.cluster.enabled && (settings.uri.is_some() || settings.bootstrap.is_some()) {
         tracing::warn!("--uri / --bootstrap only take effect with cluster.enabled=true");
     }
-    let addr = format!("{}:{}", settings.service.host, settings.service.http_port);
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let host = &settings.service.host;
+    let addr = format!("{host}:{}", settings.service.http_port);
+    let rest = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot bind REST port {addr}"))?;
-    node::run(settings, listener, shutdown_signal())
+    let p2p = if settings.cluster.enabled {
+        let addr = format!("{host}:{}", settings.cluster.p2p.port);
+        let l = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot bind p2p port {addr}"))?;
+        Some(l)
+    } else {
+        None
+    };
+    let listeners = node::Listeners { rest, p2p };
+    node::run(settings, listeners, shutdown_signal())
         .await
         .context("node failed")?;
     Ok(())

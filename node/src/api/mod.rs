@@ -1,4 +1,5 @@
 //! The node's public and internal APIs. Handlers translate requests into collection calls
 //! and map errors in one place; no storage or search logic lives here.
 
+pub mod grpc;
 pub mod rest;

@@ -77,6 +77,8 @@ pub struct P2pConfig {
 #[serde(default)]
 pub struct ConsensusConfig {
     pub tick_period_ms: u64,
+    /// Take a Raft snapshot (and drop older log entries) every this many applied entries.
+    pub compact_wal_entries: u64,
 }
 
 impl Default for Settings {
@@ -133,6 +135,7 @@ impl Default for ConsensusConfig {
     fn default() -> Self {
         ConsensusConfig {
             tick_period_ms: 100,
+            compact_wal_entries: 128,
         }
     }
 }
@@ -203,6 +206,11 @@ impl Settings {
         if self.service.max_request_size_mb == 0 {
             return Err(ConfigError::Invalid(
                 "service.max_request_size_mb must be at least 1".into(),
+            ));
+        }
+        if self.cluster.consensus.compact_wal_entries == 0 {
+            return Err(ConfigError::Invalid(
+                "cluster.consensus.compact_wal_entries must be at least 1".into(),
             ));
         }
         if self.cluster.consensus.tick_period_ms == 0 {

@@ -1,0 +1,50 @@
+//! The internal (p2p) gRPC API on the cluster port: Raft RPCs and cluster membership. It
+//! serves cluster members only: when `cluster.p2p.api_key` is set, every call must carry it
+//! (metadata `p2p-api-key`), otherwise the port must be reachable from cluster peers only.
+
+mod cluster;
+mod raft;
+
+use crate::consensus::network::P2P_KEY_HEADER;
+use crate::consensus::Consensus;
+use proto::p2p::cluster_server::ClusterServer;
+use proto::p2p::raft_server::RaftServer;
+use std::future::Future;
+use tonic::{Request, Status};
+
+/// Serves the p2p API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    consensus: Consensus,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let key = consensus.settings().p2p_api_key.clone();
+    let check = move |req: Request<()>| -> Result<Request<()>, Status> {
+        let Some(want) = &key else { return Ok(req) };
+        let given = req
+            .metadata()
+            .get(P2P_KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if given.map(|g| constant_eq(g.as_bytes(), want.as_bytes())) == Some(true) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("p2p api key missing or wrong"))
+        }
+    };
+    let raft = RaftServer::new(raft::RaftService::new(consensus.clone()))
+        .max_decoding_message_size(256 << 20);
+    let raft = tonic::service::interceptor::InterceptedService::new(raft, check.clone());
+    let cluster = ClusterServer::with_interceptor(cluster::ClusterService::new(consensus), check);
+    tonic::transport::Server::builder()
+        .add_service(raft)
+        .add_service(cluster)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
