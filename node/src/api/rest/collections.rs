@@ -1,10 +1,12 @@
 //! Collections, aliases and payload indexes.
 
+use super::cluster::{commit, CommitTimeout};
 use super::error::{ApiError, ApiResult};
-use super::extract::{blocking, ok, JsonBody, Timer, P};
+use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
 use super::AppState;
 use crate::collection::config::{CreateCollection, UpdateCollection};
 use crate::collection::registry::AliasActions;
+use crate::consensus::Command;
 use crate::segment::payload_index::FieldType;
 use axum::extract::State;
 use axum::response::Response;
@@ -48,38 +50,58 @@ pub async fn create(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<CommitTimeout>,
     JsonBody(req): JsonBody<CreateCollection>,
 ) -> ApiResult<Response> {
-    blocking(move || Ok(s.registry.create(&name, req)?)).await?;
-    Ok(ok(t, true))
+    let shards = match &s.consensus {
+        Some(c) => c.peers().len().max(1) as u32,
+        None => 1,
+    };
+    let config = s.registry.prepare_create(&name, req, shards)?;
+    let dir = uuid::Uuid::new_v4().to_string();
+    let cmd = Command::CreateCollection { name, dir, config };
+    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
 }
 
 pub async fn update(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
-    JsonBody(req): JsonBody<UpdateCollection>,
+    Q(q): Q<CommitTimeout>,
+    JsonBody(update): JsonBody<UpdateCollection>,
 ) -> ApiResult<Response> {
-    blocking(move || Ok(s.registry.update(&name, &req)?)).await?;
-    Ok(ok(t, true))
+    let c = s.registry.get(&name)?;
+    c.config()
+        .clone()
+        .apply_update(&update)
+        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+    let cmd = Command::UpdateCollection {
+        name: c.name.clone(),
+        update,
+    };
+    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
 }
 
 pub async fn delete(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<CommitTimeout>,
 ) -> ApiResult<Response> {
-    let deleted = blocking(move || Ok(s.registry.delete(&name)?)).await?;
-    Ok(ok(t, deleted))
+    let cmd = Command::DeleteCollection { name };
+    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
 }
 
 pub async fn change_aliases(
     t: Timer,
     State(s): State<AppState>,
+    Q(q): Q<CommitTimeout>,
     JsonBody(req): JsonBody<AliasActions>,
 ) -> ApiResult<Response> {
-    blocking(move || Ok(s.registry.change_aliases(&req.actions)?)).await?;
-    Ok(ok(t, true))
+    let cmd = Command::ChangeAliases {
+        actions: req.actions,
+    };
+    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
 }
 
 fn alias_list(pairs: impl Iterator<Item = (String, String)>) -> Value {
@@ -131,6 +153,7 @@ pub async fn create_index(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<CommitTimeout>,
     JsonBody(req): JsonBody<CreateFieldIndex>,
 ) -> ApiResult<Response> {
     let ty = parse_schema(req.field_schema)?;
@@ -139,7 +162,13 @@ pub async fn create_index(
             "Wrong input: `field_name` must not be empty".into(),
         ));
     }
-    blocking(move || Ok(s.registry.set_index(&name, &req.field_name, Some(ty))?)).await?;
+    let c = s.registry.get(&name)?;
+    let cmd = Command::SetPayloadIndex {
+        collection: c.name.clone(),
+        field: req.field_name,
+        schema: Some(ty),
+    };
+    commit(&s, cmd, q.duration()).await?;
     Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
 }
 
@@ -147,7 +176,14 @@ pub async fn delete_index(
     t: Timer,
     State(s): State<AppState>,
     P((name, field)): P<(String, String)>,
+    Q(q): Q<CommitTimeout>,
 ) -> ApiResult<Response> {
-    blocking(move || Ok(s.registry.set_index(&name, &field, None)?)).await?;
+    let c = s.registry.get(&name)?;
+    let cmd = Command::SetPayloadIndex {
+        collection: c.name.clone(),
+        field,
+        schema: None,
+    };
+    commit(&s, cmd, q.duration()).await?;
     Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
 }

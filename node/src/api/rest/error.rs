@@ -2,6 +2,7 @@
 //! `{"status":{"error":"…"},"time":…}`.
 
 use crate::collection::CollectionError;
+use crate::consensus::ConsensusError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -10,6 +11,8 @@ use serde_json::json;
 pub enum ApiError {
     #[error(transparent)]
     Collection(#[from] CollectionError),
+    #[error(transparent)]
+    Consensus(#[from] ConsensusError),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -26,18 +29,20 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status_and_message(&self) -> (StatusCode, String) {
-        use CollectionError as C;
         match self {
-            ApiError::Collection(e) => match e {
-                C::NotFound(_) | C::PointNotFound(_) => {
-                    (StatusCode::NOT_FOUND, format!("Not found: {e}"))
-                }
-                C::AlreadyExists(_) => (StatusCode::CONFLICT, format!("Wrong input: {e}")),
-                C::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
-                C::Unsupported(m) => (StatusCode::BAD_REQUEST, format!("Bad request: {m}")),
-                C::Storage(_) | C::Task(_) => (
+            ApiError::Collection(e) => collection_status(e),
+            ApiError::Consensus(e) => match e {
+                ConsensusError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
+                ConsensusError::NotLeader => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable: leader changed, retry".into(),
+                ),
+                ConsensusError::Rejected(c) => collection_status(&c.clone().into()),
+                ConsensusError::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
+                ConsensusError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+                ConsensusError::Internal(m) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Service internal error: {e}"),
+                    format!("Service internal error: {m}"),
                 ),
             },
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
@@ -50,6 +55,20 @@ impl ApiError {
                 format!("Service internal error: {m}"),
             ),
         }
+    }
+}
+
+fn collection_status(e: &CollectionError) -> (StatusCode, String) {
+    use CollectionError as C;
+    match e {
+        C::NotFound(_) | C::PointNotFound(_) => (StatusCode::NOT_FOUND, format!("Not found: {e}")),
+        C::AlreadyExists(_) => (StatusCode::CONFLICT, format!("Wrong input: {e}")),
+        C::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
+        C::Unsupported(m) => (StatusCode::BAD_REQUEST, format!("Bad request: {m}")),
+        C::Storage(_) | C::Task(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Service internal error: {e}"),
+        ),
     }
 }
 

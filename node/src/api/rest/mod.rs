@@ -2,6 +2,7 @@
 //! errors are mapped in `error.rs`.
 
 pub mod auth;
+pub mod cluster;
 pub mod collections;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
     pub node_id: String,
+    /// Present in cluster mode.
+    pub consensus: Option<crate::consensus::Consensus>,
 }
 
 pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Router {
@@ -35,7 +38,8 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/telemetry", get(service::telemetry))
-        .route("/cluster", get(service::cluster))
+        .route("/cluster", get(cluster::status))
+        .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))
         .route("/collections", get(collections::list))
         .route("/collections/aliases", post(collections::change_aliases))
         .route("/aliases", get(collections::all_aliases))

@@ -1,4 +1,4 @@
-//! Service endpoints: version, health probes, metrics, telemetry and cluster status.
+//! Service endpoints: version, health probes, metrics and telemetry.
 
 use super::extract::{ok, Timer};
 use super::AppState;
@@ -76,8 +76,4 @@ pub async fn telemetry(t: Timer, State(s): State<AppState>) -> Response {
         json!({"id": s.node_id, "app": {"name": "qdrant-node", "version": VERSION},
                  "collections": {"number_of_collections": collections.len(), "collections": collections}}),
     )
-}
-
-pub async fn cluster(t: Timer) -> Response {
-    ok(t, json!({"status": "disabled"}))
 }

@@ -1,0 +1,77 @@
+//! Cluster endpoints (`GET /cluster`, `DELETE /cluster/peer/{id}`) and the one path every
+//! metadata change takes: through consensus in cluster mode, applied directly otherwise.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ok, Timer, P, Q};
+use super::AppState;
+use crate::consensus::state_machine::apply_command;
+use crate::consensus::{Command, Proposal};
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// `?timeout=` (seconds) of metadata operations: how long to wait for the commit.
+#[derive(Debug, Default, Deserialize)]
+pub struct CommitTimeout {
+    pub timeout: Option<u64>,
+}
+
+impl CommitTimeout {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.timeout.unwrap_or(10).clamp(1, 3600))
+    }
+}
+
+/// Applies a metadata command: committed through Raft in cluster mode (any peer forwards it
+/// to the leader), applied to the local registry otherwise.
+pub async fn commit(s: &AppState, cmd: Command, timeout: Duration) -> ApiResult<Value> {
+    match &s.consensus {
+        Some(c) => Ok(c
+            .submit(
+                Proposal::Command {
+                    command: Box::new(cmd),
+                },
+                timeout,
+            )
+            .await?),
+        None => {
+            let reg = s.registry.clone();
+            let r = tokio::task::spawn_blocking(move || apply_command(&reg, cmd))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(r.map_err(crate::collection::CollectionError::from)?)
+        }
+    }
+}
+
+pub async fn status(t: Timer, State(s): State<AppState>) -> Response {
+    match &s.consensus {
+        Some(c) => ok(t, c.status()),
+        None => ok(t, json!({"status": "disabled"})),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemovePeer {
+    #[serde(default)]
+    force: bool,
+    timeout: Option<u64>,
+}
+
+pub async fn remove_peer(
+    t: Timer,
+    State(s): State<AppState>,
+    P(peer_id): P<u64>,
+    Q(q): Q<RemovePeer>,
+) -> ApiResult<Response> {
+    let Some(c) = &s.consensus else {
+        return Err(ApiError::BadRequest(
+            "Bad request: cluster mode is disabled on this node".into(),
+        ));
+    };
+    let timeout = CommitTimeout { timeout: q.timeout }.duration();
+    c.remove_peer(peer_id, q.force, timeout).await?;
+    Ok(ok(t, true))
+}
