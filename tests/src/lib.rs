@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 pub mod http;
+pub use cluster::Cluster;
 pub use http::Http;
 
 /// Repository root (the workspace).
@@ -65,6 +67,8 @@ pub struct Node {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     pub url: String,
+    /// The p2p address (`host:port`) in cluster mode; kept across restarts.
+    pub p2p: Option<String>,
     env: Vec<(String, String)>,
     args: Vec<String>,
     runs: usize,
@@ -81,6 +85,7 @@ impl Node {
             dir: tempfile::tempdir()?,
             child: None,
             url: String::new(),
+            p2p: None,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -149,7 +154,36 @@ impl Node {
         })??;
         self.url = url;
         self.child = Some(child);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(at) = text.find("p2p listening on ") {
+            let addr = text[at + "p2p listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if self.p2p.is_none() {
+                // Keep the port on restarts: peers know this node by it.
+                let port = addr.rsplit(':').next().unwrap_or_default().to_string();
+                self.set_env("QDRANT__CLUSTER__P2P__PORT", &port);
+            }
+            self.p2p = Some(addr);
+        }
         Ok(())
+    }
+
+    /// Sets (or replaces) an environment variable for the next launch.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Starts the process again after `kill9` or `stop`.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.launch()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     pub fn http(&self) -> Http {
