@@ -5,8 +5,16 @@ use clap::Parser;
 use node::config::{Args, Settings};
 
 fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // openraft narrates every vote and heartbeat at info: keep its warnings and errors only,
+    // unless the level names openraft itself.
+    let level = level.to_ascii_lowercase();
+    let spec = if level.contains("openraft") {
+        level
+    } else {
+        format!("{level},openraft=warn")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -268,6 +268,22 @@ fn explicit_uri_and_shared_p2p_secret() -> Result<()> {
     let s = c.status(0).expect("status");
     assert_eq!(s["peers"].as_object().map(|p| p.len()), Some(2), "{s}");
     intruder.kill9()?;
+
+    // QDRANT_BOOTSTRAP works like --bootstrap; with the right secret the peer gets in.
+    let member = Node::start_with(
+        &[
+            ("QDRANT__CLUSTER__ENABLED", "true"),
+            ("QDRANT__CLUSTER__P2P__PORT", "0"),
+            ("QDRANT__CLUSTER__P2P__API_KEY", "s3cret"),
+            ("QDRANT_BOOTSTRAP", &uri),
+        ],
+        &[],
+    )?;
+    wait_for("third member", Duration::from_secs(30), || {
+        let (_, b) = member.http().get("/cluster").ok()?;
+        let peers = b["result"]["peers"].as_object()?.len();
+        (peers == 3 && b["result"]["raft_info"]["is_voter"] == true).then_some(())
+    })?;
     Ok(())
 }
 
