@@ -122,6 +122,7 @@ pub async fn run(
         started: Instant::now(),
         node_id: uuid::Uuid::new_v4().to_string(),
         consensus: consensus.clone(),
+        collection_defaults: settings.storage.collection.clone(),
     };
     let keys = Keys {
         full: settings.service.api_key.clone(),

@@ -151,12 +151,21 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// Starts the operator and waits until its controller runs.
     pub fn start(kubeconfig: &Path, dir: &Path, args: &[String]) -> Result<Operator> {
-        let log = dir.join("operator.log");
+        let op = Operator::spawn(kubeconfig, dir, "operator", args)?;
+        op.wait_log("controller starting", Duration::from_secs(30))?;
+        Ok(op)
+    }
+
+    /// Starts the operator as `POD_NAME=name` without waiting (it may wait for a lease).
+    pub fn spawn(kubeconfig: &Path, dir: &Path, name: &str, args: &[String]) -> Result<Operator> {
+        let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(operator_binary());
         cmd.env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
+            .env("POD_NAME", name)
             .args(["--metrics-addr", "127.0.0.1:0", "--log-text"])
             .args(args)
             .stdout(out.try_clone()?)
@@ -168,11 +177,19 @@ impl Operator {
             });
         }
         let child = cmd.spawn()?;
-        let op = Operator { child, log };
-        wait_for("operator to start", Duration::from_secs(30), || {
-            op.log_text().contains("controller starting").then_some(())
-        })?;
-        Ok(op)
+        Ok(Operator { child, log })
+    }
+
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Result<()> {
+        wait_for(needle, timeout, || {
+            self.log_text().contains(needle).then_some(())
+        })
+    }
+
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
     }
 
     pub fn log_text(&self) -> String {

@@ -379,3 +379,42 @@ fn config_file_env_and_unknown_keys() {
     assert!(text.contains("max_request_size_mb"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn collection_defaults_from_config() {
+    let n = Node::start_with(
+        &[
+            ("QDRANT__STORAGE__COLLECTION__SHARD_NUMBER", "3"),
+            ("QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR", "2"),
+            ("QDRANT__STORAGE__COLLECTION__WRITE_CONSISTENCY_FACTOR", "2"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let h = n.http();
+    create(
+        &h,
+        "defaults",
+        json!({"vectors": {"size": 2, "distance": "Dot"}}),
+    );
+    create(
+        &h,
+        "explicit",
+        json!({"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 1, "replication_factor": 1}),
+    );
+    let p = ok(h.get("/collections/defaults").unwrap())["config"]["params"].clone();
+    assert_eq!(
+        (
+            &p["shard_number"],
+            &p["replication_factor"],
+            &p["write_consistency_factor"]
+        ),
+        (&json!(3), &json!(2), &json!(2)),
+        "{p}"
+    );
+    let p = ok(h.get("/collections/explicit").unwrap())["config"]["params"].clone();
+    assert_eq!(
+        (&p["shard_number"], &p["replication_factor"]),
+        (&json!(1), &json!(1))
+    );
+}

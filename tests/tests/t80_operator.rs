@@ -295,3 +295,33 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
     assert!(reconciles < 60.0, "{body}");
     Ok(())
 }
+
+#[test]
+fn only_the_lease_holder_reconciles_and_another_takes_over() -> Result<()> {
+    let cp = crd_installed()?;
+    let args: Vec<String> = ["--leader-election", "--lease-namespace", "default"]
+        .map(String::from)
+        .to_vec();
+    let mut a = Operator::spawn(&cp.kubeconfig, cp.dir.path(), "op-a", &args)?;
+    a.wait_log("controller starting", Duration::from_secs(30))?;
+    let b = Operator::spawn(&cp.kubeconfig, cp.dir.path(), "op-b", &args)?;
+    b.wait_log("metrics listening", Duration::from_secs(30))?;
+    let holder = |cp: &ControlPlane| {
+        cp.get(&["lease", "qdrant-operator"])
+            .map(|l| l["spec"]["holderIdentity"].clone())
+    };
+    assert_eq!(holder(&cp), Some(json!("op-a")));
+    assert!(
+        !b.log_text().contains("controller starting"),
+        "{}",
+        b.log_text()
+    );
+
+    a.kill()?;
+    b.wait_log("controller starting", Duration::from_secs(60))?;
+    assert_eq!(holder(&cp), Some(json!("op-b")));
+    let example = repo_root().join("examples/minimal.yaml");
+    cp.ok(&["apply", "-f", example.to_str().unwrap_or_default()])?;
+    wait_json(&cp, "the new leader reconciles", &["sts", "demo"], |_| true)?;
+    Ok(())
+}

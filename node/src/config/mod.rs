@@ -56,6 +56,17 @@ pub struct StorageConfig {
     pub snapshots_path: PathBuf,
     pub temp_path: Option<PathBuf>,
     pub on_disk_payload: bool,
+    pub collection: CollectionDefaults,
+}
+
+/// `storage.collection`: defaults for collections created without these parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectionDefaults {
+    pub shard_number: Option<u32>,
+    pub replication_factor: Option<u32>,
+    pub write_consistency_factor: Option<u32>,
+    pub vectors: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -118,6 +129,7 @@ impl Default for StorageConfig {
             snapshots_path: "./snapshots".into(),
             temp_path: None,
             on_disk_payload: true,
+            collection: CollectionDefaults::default(),
         }
     }
 }

@@ -51,12 +51,16 @@ pub async fn create(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(q): Q<CommitTimeout>,
-    JsonBody(req): JsonBody<CreateCollection>,
+    JsonBody(mut req): JsonBody<CreateCollection>,
 ) -> ApiResult<Response> {
-    let shards = match &s.consensus {
-        Some(c) => c.peers().len().max(1) as u32,
-        None => 1,
+    let d = &s.collection_defaults;
+    let shards = match (&s.consensus, d.shard_number) {
+        (_, Some(n)) => n,
+        (Some(c), None) => c.peers().len().max(1) as u32,
+        (None, None) => 1,
     };
+    req.replication_factor = req.replication_factor.or(d.replication_factor);
+    req.write_consistency_factor = req.write_consistency_factor.or(d.write_consistency_factor);
     let config = s.registry.prepare_create(&name, req, shards)?;
     let dir = uuid::Uuid::new_v4().to_string();
     let cmd = Command::CreateCollection { name, dir, config };

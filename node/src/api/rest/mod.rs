@@ -26,6 +26,8 @@ pub struct AppState {
     pub node_id: String,
     /// Present in cluster mode.
     pub consensus: Option<crate::consensus::Consensus>,
+    /// `storage.collection` from the config.
+    pub collection_defaults: crate::config::CollectionDefaults,
 }
 
 pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Router {
