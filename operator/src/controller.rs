@@ -64,37 +64,37 @@ impl Context {
     }
 }
 
-/// Runs the controller over `api` until the stream ends.
-pub async fn run(api: Api<QdrantCluster>, ctx: Arc<Context>) {
-    let client = ctx.client.clone();
-    let ns_api = |c: &Client| -> (
-        Api<StatefulSet>,
-        Api<Service>,
-        Api<ConfigMap>,
-        Api<PodDisruptionBudget>,
-    ) {
-        (
-            Api::all(c.clone()),
-            Api::all(c.clone()),
-            Api::all(c.clone()),
-            Api::all(c.clone()),
-        )
-    };
-    let (sts, svc, cm, pdb) = ns_api(&client);
+/// Runs the controller until the stream ends: over one namespace when `namespace` is set
+/// (so a namespaced Role is enough), over all namespaces otherwise.
+pub async fn run(namespace: Option<String>, ctx: Arc<Context>) {
+    let c = ctx.client.clone();
+    fn api<K>(c: &Client, ns: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(c.clone(), ns),
+            None => Api::all(c.clone()),
+        }
+    }
     let cfg = watcher::Config::default().labels("app.kubernetes.io/managed-by=qdrant-operator");
-    Controller::new(api, watcher::Config::default())
-        .owns(sts, cfg.clone())
-        .owns(svc, cfg.clone())
-        .owns(cm, cfg.clone())
-        .owns(pdb, cfg)
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile stream");
-            }
-        })
-        .await;
+    Controller::new(
+        api::<QdrantCluster>(&c, &namespace),
+        watcher::Config::default(),
+    )
+    .owns(api::<StatefulSet>(&c, &namespace), cfg.clone())
+    .owns(api::<Service>(&c, &namespace), cfg.clone())
+    .owns(api::<ConfigMap>(&c, &namespace), cfg.clone())
+    .owns(api::<PodDisruptionBudget>(&c, &namespace), cfg)
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "reconcile stream");
+        }
+    })
+    .await;
 }
 
 pub async fn reconcile(qc: Arc<QdrantCluster>, ctx: Arc<Context>) -> Result<Action, Error> {

@@ -3,8 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use crds::QdrantCluster;
-use kube::{Api, Client};
+use kube::Client;
 use operator::controller::{self, Context};
 use operator::{leader::Election, metrics::Metrics, nodes::Nodes};
 use std::sync::Arc;
@@ -83,10 +82,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(e) = &election {
         e.acquire().await;
     }
-    let api: Api<QdrantCluster> = match &args.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
     let ctx = Arc::new(Context::new(
         client,
         metrics,
@@ -96,11 +91,11 @@ async fn main() -> anyhow::Result<()> {
     match election {
         Some(e) => {
             tokio::select! {
-                _ = controller::run(api, ctx) => {}
+                _ = controller::run(args.namespace.clone(), ctx) => {}
                 _ = e.keep() => anyhow::bail!("lost the leader lease; exiting so another replica takes over"),
             }
         }
-        None => controller::run(api, ctx).await,
+        None => controller::run(args.namespace.clone(), ctx).await,
     }
     tracing::info!("controller stopped");
     Ok(())
