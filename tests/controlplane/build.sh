@@ -6,7 +6,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
-cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qdrant-node/controlplane/$K8S_VERSION}
+# The "-r2" suffix names the build recipe: change it when the recipe changes.
+cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qdrant-node/controlplane/$K8S_VERSION-r2}
 if [ -x "$cache/kube-apiserver" ] && [ -x "$cache/etcd" ]; then
   echo "$cache"
   exit 0
@@ -30,6 +31,11 @@ modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"
   grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$modfile" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
 } > go.mod
 go mod tidy >&2
-CGO_ENABLED=0 go build -o "$cache/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+# Built as a module dependency there is no git stamp: set the version the server reports
+# (Helm checks charts' kubeVersion against it).
+minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+pkg=k8s.io/component-base/version
+ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$cache/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
 CGO_ENABLED=0 go build -o "$cache/etcd" . >&2
 echo "$cache"

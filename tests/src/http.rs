@@ -67,3 +67,11 @@ impl Http {
         Ok((r.status().as_u16(), r.text()?))
     }
 }
+
+/// A short stable name derived from `s` (for file names).
+pub fn short_hash(s: &str) -> String {
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}", h as u32)
+}

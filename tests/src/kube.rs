@@ -43,6 +43,38 @@ pub fn kubectl_bin() -> PathBuf {
     .clone()
 }
 
+/// `helm` from the same wheel as kubectl.
+pub fn helm_bin() -> PathBuf {
+    kubectl_bin().with_file_name("helm")
+}
+
+/// A Python tool from `tests/python/requirements-k8s.txt` in the repo's `.venv` (installed on
+/// demand, as `.ci/run` does).
+pub fn venv_tool(name: &str) -> PathBuf {
+    static READY: OnceLock<()> = OnceLock::new();
+    let venv = repo_root().join(".venv");
+    READY.get_or_init(|| {
+        if !venv.join("bin/python").exists() {
+            let st = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status();
+            assert!(st.is_ok_and(|s| s.success()), "python3 -m venv failed");
+        }
+        let req = repo_root().join("tests/python/requirements-k8s.txt");
+        let st = Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(&req)
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "pip install -r {} failed",
+            req.display()
+        );
+    });
+    venv.join("bin").join(name)
+}
+
 #[derive(Debug)]
 pub struct ControlPlane {
     pub dir: tempfile::TempDir,
@@ -107,6 +139,55 @@ impl ControlPlane {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ))
+    }
+
+    /// Runs helm against this control plane; returns (success, stdout, stderr).
+    pub fn helm(&self, args: &[&str]) -> Result<(bool, String, String)> {
+        let out = Command::new(helm_bin())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", self.dir.path().join("helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.path().join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.path().join("helm/data"))
+            .args(args)
+            .current_dir(repo_root())
+            .output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// A kubeconfig for the same server that authenticates with `token`.
+    pub fn kubeconfig_with_token(&self, token: &str) -> Result<PathBuf> {
+        let admin = std::fs::read_to_string(&self.kubeconfig)?;
+        let server = admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap_or_default()
+            .to_string();
+        let path = self
+            .dir
+            .path()
+            .join(format!("kubeconfig-{}", crate::http::short_hash(token)));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\nusers:\n- name: sa\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: sa}}\ncurrent-context: test\n"
+            ),
+        )?;
+        Ok(path)
+    }
+
+    /// Waits until the QdrantCluster CRD is served.
+    pub fn wait_crd(&self) -> Result<()> {
+        self.ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/qdrantclusters.qdrantnode.io",
+            "--timeout=60s",
+        ])?;
+        Ok(())
     }
 
     /// kubectl that must succeed; returns stdout.

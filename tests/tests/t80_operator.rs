@@ -13,12 +13,7 @@ fn crd_installed() -> Result<ControlPlane> {
     let cp = ControlPlane::start()?;
     let crd = repo_root().join("crds/qdrantcluster.yaml");
     cp.ok(&["apply", "-f", crd.to_str().unwrap_or_default()])?;
-    cp.ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/qdrantclusters.qdrantnode.io",
-        "--timeout=60s",
-    ])?;
+    cp.wait_crd()?;
     Ok(cp)
 }
 
