@@ -149,6 +149,10 @@ pub struct ServiceSpec {
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_ports: Vec<ExtraPort>,
+    /// Fixed node port for REST (type NodePort or LoadBalancer); allocated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub http_node_port: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]

@@ -174,6 +174,10 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         "db",
         "--set",
         "replicas=3",
+        "--set",
+        "service.type=NodePort",
+        "--set",
+        "service.httpNodePort=30333",
     ])?;
     assert!(ok, "{out}{err}");
     let wait = |what: &str, args: &[&str], f: &dyn Fn(&Value) -> bool| {
@@ -189,6 +193,11 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
     wait("status written", &["-n", "db", "qc", "demo"], &|v| {
         v["status"]["phase"].is_string()
     })?;
+    // The README's walkthrough reaches REST through kind-config.yaml's mapping of node port 30333.
+    let svc = wait("client service", &["-n", "db", "svc", "demo"], &|v| {
+        v["spec"]["type"] == "NodePort"
+    })?;
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30333, "{svc}");
     for obj in [
         "svc/demo",
         "svc/demo-headless",

@@ -19,10 +19,11 @@ fn port(name: &str, port: i32, target: i32) -> ServicePort {
 
 pub fn client_service(qc: &QdrantCluster) -> Service {
     let s = &qc.spec.service;
-    let mut ports = vec![
-        port("http", HTTP_PORT, HTTP_PORT),
-        port("grpc", GRPC_PORT, GRPC_PORT),
-    ];
+    let mut http = port("http", HTTP_PORT, HTTP_PORT);
+    if s.type_ != ServiceType::ClusterIP {
+        http.node_port = s.http_node_port;
+    }
+    let mut ports = vec![http, port("grpc", GRPC_PORT, GRPC_PORT)];
     ports.extend(
         s.extra_ports
             .iter()
