@@ -320,46 +320,8 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     apply_obj(&services, &builders::headless_service(qc)).await?;
     apply_obj(&services, &builders::client_service(qc)).await?;
 
-    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
-    let existing = sts_api.get_opt(&qc.name_any()).await?;
-    let mut sts = builders::statefulset(
-        qc,
-        &builders::stable_hash(yaml.as_bytes()),
-        &key_secret,
-        &key_key,
-    );
-    let mut last_operation = None;
-    match &existing {
-        None => {
-            event(
-                ctx,
-                qc,
-                EventType::Normal,
-                "Created",
-                format!(
-                    "StatefulSet {} with {} replicas",
-                    qc.name_any(),
-                    qc.spec.replicas
-                ),
-            )
-            .await;
-            last_operation = Some(format!("created {} pods", qc.spec.replicas));
-        }
-        Some(old) => {
-            // Claim templates are immutable: keep the old ones, grow the claims instead.
-            if let (Some(spec), Some(old_spec)) = (sts.spec.as_mut(), old.spec.as_ref()) {
-                spec.volume_claim_templates = old_spec.volume_claim_templates.clone();
-                let was = old_spec.replicas.unwrap_or(0);
-                if was != qc.spec.replicas {
-                    let note = format!("scaling from {was} to {} pods", qc.spec.replicas);
-                    event(ctx, qc, EventType::Normal, "Scaling", note.clone()).await;
-                    last_operation = Some(note);
-                }
-            }
-            grow_claims(qc, ctx, &ns).await?;
-        }
-    }
-    let sts = apply_obj(&sts_api, &sts).await?;
+    let (sts, last_operation) =
+        apply_statefulset(qc, ctx, &ns, &yaml, &key_secret, &key_key).await?;
 
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
     if qc.spec.pod_disruption_budget.enabled {
@@ -394,6 +356,59 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     } else {
         10
     })))
+}
+
+/// Applies the StatefulSet, keeping its claim templates as first created (they are immutable)
+/// and growing existing claims instead; returns it and what changed, for `lastOperation`.
+async fn apply_statefulset(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    yaml: &str,
+    key_secret: &str,
+    key_key: &str,
+) -> Result<(StatefulSet, Option<String>), Error> {
+    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = sts_api.get_opt(&qc.name_any()).await?;
+    let mut sts = builders::statefulset(
+        qc,
+        &builders::stable_hash(yaml.as_bytes()),
+        key_secret,
+        key_key,
+    );
+    let mut last_operation = None;
+    match &existing {
+        None => {
+            event(
+                ctx,
+                qc,
+                EventType::Normal,
+                "Created",
+                format!(
+                    "StatefulSet {} with {} replicas",
+                    qc.name_any(),
+                    qc.spec.replicas
+                ),
+            )
+            .await;
+            last_operation = Some(format!("created {} pods", qc.spec.replicas));
+        }
+        Some(old) => {
+            // Claim templates are immutable: keep the old ones, grow the claims instead.
+            if let (Some(spec), Some(old_spec)) = (sts.spec.as_mut(), old.spec.as_ref()) {
+                spec.volume_claim_templates = old_spec.volume_claim_templates.clone();
+                let was = old_spec.replicas.unwrap_or(0);
+                if was != qc.spec.replicas {
+                    let note = format!("scaling from {was} to {} pods", qc.spec.replicas);
+                    event(ctx, qc, EventType::Normal, "Scaling", note.clone()).await;
+                    last_operation = Some(note);
+                }
+            }
+            grow_claims(qc, ctx, ns).await?;
+        }
+    }
+    let sts = apply_obj(&sts_api, &sts).await?;
+    Ok((sts, last_operation))
 }
 
 /// Raises the size request of existing claims when `spec.storage.size` grew.
