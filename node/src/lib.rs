@@ -3,6 +3,7 @@
 //! binds the ports and calls it.
 
 pub mod api;
+pub mod cluster;
 pub mod collection;
 pub mod config;
 pub mod consensus;
