@@ -51,6 +51,30 @@ fn three_peers_form_one_cluster_with_one_leader() -> Result<()> {
         }
     }
     assert_eq!(leaders, 1);
+    for n in &c.nodes {
+        assert_eq!(n.http().text("/readyz")?.0, 200);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_peer_that_cannot_join_is_alive_but_not_ready() -> Result<()> {
+    // Nothing listens on the bootstrap address: the peer keeps retrying the join.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let n = Node::start_with(
+        &[
+            ("QDRANT__CLUSTER__ENABLED", "true"),
+            ("QDRANT__CLUSTER__P2P__PORT", "0"),
+        ],
+        &["--bootstrap", &format!("http://{dead}")],
+    )?;
+    wait_for("a failed join attempt", Duration::from_secs(30), || {
+        n.log().contains("join failed").then_some(())
+    })?;
+    assert_eq!(n.http().text("/livez")?.0, 200);
+    assert_eq!(n.http().text("/readyz")?.0, 503);
+    let (code, body) = create(&n, "nowhere", "?timeout=1")?;
+    assert_eq!(code, 503, "{body}");
     Ok(())
 }
 

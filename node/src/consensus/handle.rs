@@ -490,6 +490,12 @@ impl Consensus {
             .sum()
     }
 
+    /// A member of a cluster that currently has a leader.
+    pub fn is_ready(&self) -> bool {
+        let m = self.inner.raft.metrics().borrow().clone();
+        m.current_leader.is_some() && m.membership_config.nodes().any(|(id, _)| *id == self.id())
+    }
+
     /// Members (voters and learners) and their uris.
     pub fn peers(&self) -> BTreeMap<PeerId, String> {
         let m = self.inner.raft.metrics().borrow().membership_config.clone();

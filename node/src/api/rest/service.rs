@@ -24,8 +24,17 @@ pub async fn livez() -> &'static str {
     "healthz check passed"
 }
 
-pub async fn readyz() -> &'static str {
-    "all shards are ready"
+/// Ready for traffic: always in single-node mode; in cluster mode once this peer is a member
+/// of a cluster that has a leader (a peer still joining, or cut off, answers 503).
+pub async fn readyz(State(s): State<AppState>) -> Response {
+    match &s.consensus {
+        Some(c) if !c.is_ready() => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: this peer has not joined a cluster with a leader yet",
+        )
+            .into_response(),
+        _ => "all shards are ready".into_response(),
+    }
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
