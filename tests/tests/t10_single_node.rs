@@ -30,7 +30,13 @@ fn service_endpoints() {
     // Peer removal needs cluster mode: a clear 400, not a 404 or 500.
     let (s, v) = h.delete("/cluster/peer/1").unwrap();
     assert_eq!(s, 400, "{v}");
-    assert!(v["status"]["error"].as_str().unwrap_or("").contains("cluster mode"), "{v}");
+    assert!(
+        v["status"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cluster mode"),
+        "{v}"
+    );
     create(&h, "m", json!({"vectors": {"size": 2, "distance": "Dot"}}));
     let (_, body) = h.text("/metrics").unwrap();
     assert!(body.contains("collections_total 1"), "{body}");
