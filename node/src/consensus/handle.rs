@@ -78,6 +78,25 @@ fn internal(e: impl std::fmt::Display) -> ConsensusError {
     ConsensusError::Internal(e.to_string())
 }
 
+fn not_member(id: PeerId) -> ConsensusError {
+    ConsensusError::NotFound(format!(
+        "Not found: peer {id} is not a member of the cluster"
+    ))
+}
+
+/// Time left until `deadline`, at least 100 ms so a last attempt can still be made.
+fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100))
+}
+
+/// Stops this peer from electing and heartbeating (a removed peer).
+fn leave_consensus(raft: &Raft) {
+    raft.runtime_config().elect(false);
+    raft.runtime_config().heartbeat(false);
+}
+
 /// Loads this peer's id, choosing a random one on first start.
 fn peer_id(db: &RaftStore) -> Result<PeerId, ConsensusError> {
     if let Some(id) = db.get_meta::<PeerId>(PEER_ID).map_err(internal)? {
@@ -132,8 +151,7 @@ impl Consensus {
                 peer_id = id,
                 "this peer was removed from its cluster; consensus stays off"
             );
-            raft.runtime_config().elect(false);
-            raft.runtime_config().heartbeat(false);
+            leave_consensus(&raft);
         }
         tracing::info!(peer_id = id, uri = %settings.uri, "consensus started");
         Ok(Consensus {
@@ -159,6 +177,16 @@ impl Consensus {
 
     pub fn settings(&self) -> &ConsensusSettings {
         &self.inner.settings
+    }
+
+    /// Wraps `msg` in a p2p request carrying this cluster's shared secret.
+    fn request<T>(&self, msg: T, timeout: Duration) -> tonic::Request<T> {
+        network::request(msg, self.inner.settings.p2p_api_key.as_deref(), timeout)
+    }
+
+    /// The current membership (voters and learners with their uris).
+    fn membership(&self) -> Arc<openraft::StoredMembership<PeerId, BasicNode>> {
+        self.inner.raft.metrics().borrow().membership_config.clone()
     }
 
     /// Forms a new cluster or joins one through `bootstrap`, unless this peer already
@@ -187,14 +215,10 @@ impl Consensus {
 
     async fn join_loop(&self, bootstrap: String) {
         let s = &self.inner.settings;
-        let given = if s.bootstrap.is_some() && s.uri.is_empty() {
-            String::new()
-        } else {
-            s.uri.clone()
-        };
+        // An empty uri asks the receiver to derive it from our address.
         let req = JoinRequest {
             peer_id: self.id(),
-            uri: given,
+            uri: s.uri.clone(),
             p2p_port: s.p2p_port as u32,
         };
         let mut delay = Duration::from_millis(200);
@@ -216,9 +240,8 @@ impl Consensus {
     async fn send_join(&self, to: &str, req: JoinRequest) -> Result<String, ConsensusError> {
         let ch = network::channel(to)
             .map_err(|e| ConsensusError::BadInput(format!("bootstrap uri {to}: {e}")))?;
-        let key = self.inner.settings.p2p_api_key.as_deref();
         let reply = ClusterClient::new(ch)
-            .join(network::request(req, key, Duration::from_secs(30)))
+            .join(self.request(req, Duration::from_secs(30)))
             .await
             .map_err(|s| ConsensusError::Unavailable(s.message().to_string()))?;
         Ok(reply.into_inner().uri)
@@ -263,13 +286,10 @@ impl Consensus {
     }
 
     async fn wait_applied(&self, index: u64, deadline: Instant) {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(100));
         let waited = self
             .inner
             .raft
-            .wait(Some(left))
+            .wait(Some(remaining(deadline)))
             .applied_index_at_least(Some(index), "apply proposal")
             .await;
         if let Err(e) = waited {
@@ -287,16 +307,13 @@ impl Consensus {
             ConsensusError::Unavailable(format!("leader {leader} has no known uri"))
         })?;
         let ch = network::channel(&uri).map_err(internal)?;
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(100));
+        let left = remaining(deadline);
         let req = ProposeRequest {
             command_json: serde_json::to_vec(proposal).map_err(internal)?,
             timeout_ms: left.as_millis() as u64,
         };
-        let key = self.inner.settings.p2p_api_key.as_deref();
         let reply = ClusterClient::new(ch)
-            .propose(network::request(req, key, left))
+            .propose(self.request(req, left))
             .await
             .map_err(|s| {
                 ConsensusError::Unavailable(format!("leader {leader} unreachable: {}", s.message()))
@@ -314,9 +331,7 @@ impl Consensus {
         proposal: Proposal,
         deadline: Instant,
     ) -> Result<(Value, u64), ConsensusError> {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(100));
+        let left = remaining(deadline);
         let confirm = left.min(Duration::from_millis(
             self.inner.settings.tick_period_ms * 20,
         ));
@@ -362,7 +377,7 @@ impl Consensus {
     async fn add_peer(&self, id: PeerId, uri: String) -> Result<(Value, u64), ConsensusError> {
         let _one = self.inner.membership.lock().await;
         let raft = &self.inner.raft;
-        let m = raft.metrics().borrow().membership_config.clone();
+        let m = self.membership();
         let known = m
             .nodes()
             .find(|(n, _)| **n == id)
@@ -395,15 +410,13 @@ impl Consensus {
     async fn remove_member(&self, id: PeerId) -> Result<(Value, u64), ConsensusError> {
         let _one = self.inner.membership.lock().await;
         let raft = &self.inner.raft;
-        let m = raft.metrics().borrow().membership_config.clone();
+        let m = self.membership();
         let Some(uri) = m
             .nodes()
             .find(|(n, _)| **n == id)
             .map(|(_, n)| n.addr.clone())
         else {
-            return Err(ConsensusError::NotFound(format!(
-                "Not found: peer {id} is not a member of the cluster"
-            )));
+            return Err(not_member(id));
         };
         let change = if m.voter_ids().any(|v| v == id) {
             if m.voter_ids().count() == 1 {
@@ -433,10 +446,9 @@ impl Consensus {
         let Ok(ch) = network::channel(uri) else {
             return;
         };
-        let key = self.inner.settings.p2p_api_key.as_deref();
         let req = proto::p2p::RemovedNotice { peer_id: id };
         if let Err(e) = ClusterClient::new(ch)
-            .removed(network::request(req, key, Duration::from_secs(2)))
+            .removed(self.request(req, Duration::from_secs(2)))
             .await
         {
             tracing::warn!(peer_id = id, error = %e.message(), "could not tell the removed peer");
@@ -452,8 +464,7 @@ impl Consensus {
         if let Err(e) = self.inner.db.put_meta(REMOVED, &true) {
             tracing::error!(error = %e, "could not persist removal");
         }
-        self.inner.raft.runtime_config().elect(false);
-        self.inner.raft.runtime_config().heartbeat(false);
+        leave_consensus(&self.inner.raft);
     }
 
     /// Removes a peer; refused while it holds shards unless `force`.
@@ -464,9 +475,7 @@ impl Consensus {
         timeout: Duration,
     ) -> Result<(), ConsensusError> {
         if !self.peers().contains_key(&id) {
-            return Err(ConsensusError::NotFound(format!(
-                "Not found: peer {id} is not a member of the cluster"
-            )));
+            return Err(not_member(id));
         }
         let shards = self.shards_on(id);
         if shards > 0 && !force {
@@ -498,8 +507,10 @@ impl Consensus {
 
     /// Members (voters and learners) and their uris.
     pub fn peers(&self) -> BTreeMap<PeerId, String> {
-        let m = self.inner.raft.metrics().borrow().membership_config.clone();
-        m.nodes().map(|(id, n)| (*id, n.addr.clone())).collect()
+        self.membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
     }
 
     /// `GET /cluster` in Qdrant's shape.

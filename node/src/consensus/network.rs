@@ -44,7 +44,7 @@ pub fn request<T>(msg: T, key: Option<&str>, timeout: Duration) -> tonic::Reques
 #[derive(Debug, Clone, Default)]
 pub struct SendFailures(Arc<Mutex<BTreeMap<String, Failure>>>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Failure {
     count: usize,
     latest_error: String,
@@ -59,11 +59,7 @@ impl SendFailures {
                 m.remove(uri);
             }
             Err(e) => {
-                let f = m.entry(uri.to_string()).or_insert(Failure {
-                    count: 0,
-                    latest_error: String::new(),
-                    at: String::new(),
-                });
+                let f = m.entry(uri.to_string()).or_default();
                 f.count += 1;
                 f.latest_error = e;
                 f.at = chrono::Utc::now().to_rfc3339();

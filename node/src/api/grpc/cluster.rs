@@ -33,10 +33,8 @@ fn derived_uri(source: Option<std::net::SocketAddr>, port: u32) -> Result<String
         .ok_or_else(|| Status::invalid_argument("no uri given and the source address is unknown"))?
         .ip();
     let port = u16::try_from(port).map_err(|_| Status::invalid_argument("bad p2p port"))?;
-    Ok(match ip {
-        std::net::IpAddr::V4(v4) => format!("http://{v4}:{port}"),
-        std::net::IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
-    })
+    // SocketAddr's Display brackets IPv6 addresses, as a uri needs.
+    Ok(format!("http://{}", std::net::SocketAddr::new(ip, port)))
 }
 
 #[tonic::async_trait]
