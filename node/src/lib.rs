@@ -91,7 +91,7 @@ pub async fn run(
     let storage = settings.storage.storage_path.clone();
     std::fs::create_dir_all(&settings.storage.snapshots_path)?;
     let opened = Instant::now();
-    let registry = tokio::task::spawn_blocking(move || Registry::open(&storage, 1))
+    let registry = tokio::task::spawn_blocking(move || Registry::open(&storage))
         .await
         .map_err(|e| NodeError::Io(std::io::Error::other(e)))??;
     let registry = Arc::new(registry);

@@ -62,7 +62,6 @@ pub struct Registry {
     aliases: RwLock<BTreeMap<String, String>>,
     /// Serialises metadata changes so concurrent creates of one name cannot both win.
     change: Mutex<()>,
-    default_shards: u32,
 }
 
 pub fn validate_name(name: &str) -> CollectionResult<()> {
@@ -77,7 +76,7 @@ pub fn validate_name(name: &str) -> CollectionResult<()> {
 
 impl Registry {
     /// Opens every stored collection and removes shard folders no collection owns.
-    pub fn open(storage_path: &Path, default_shards: u32) -> CollectionResult<Registry> {
+    pub fn open(storage_path: &Path) -> CollectionResult<Registry> {
         let root = storage_path.join("collections");
         std::fs::create_dir_all(&root).map_err(crate::storage::StorageError::from)?;
         let meta = MetaStore::open(&storage_path.join("meta"))?;
@@ -104,7 +103,6 @@ impl Registry {
             collections: RwLock::new(collections),
             aliases: RwLock::new(aliases),
             change: Mutex::new(()),
-            default_shards,
         })
     }
 
@@ -146,11 +144,6 @@ impl Registry {
 
     fn store(&self, c: &Collection) -> CollectionResult<()> {
         Ok(self.meta.put_collection(&c.name, &self.stored(c))?)
-    }
-
-    pub fn create(&self, name: &str, req: CreateCollection) -> CollectionResult<()> {
-        let config = self.prepare_create(name, req, self.default_shards)?;
-        self.create_with(name, &uuid::Uuid::new_v4().to_string(), config)
     }
 
     /// Validates a create request and turns it into the config to store; changes nothing.
@@ -311,11 +304,6 @@ impl Registry {
         }
         *self.aliases.write() = next;
         Ok(())
-    }
-
-    /// Whether `name` is an alias (not a collection).
-    pub fn is_alias(&self, name: &str) -> bool {
-        self.aliases.read().contains_key(name)
     }
 
     pub fn flush_all(&self) {

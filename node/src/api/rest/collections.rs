@@ -75,8 +75,8 @@ pub async fn update(
     JsonBody(update): JsonBody<UpdateCollection>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    // Validate on a copy here, so a bad update is refused before it is proposed.
     c.config()
-        .clone()
         .apply_update(&update)
         .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
     let cmd = Command::UpdateCollection {

@@ -92,8 +92,8 @@ mod tests {
     fn import_makes_metadata_equal() {
         let a_dir = tempfile::tempdir().unwrap();
         let b_dir = tempfile::tempdir().unwrap();
-        let a = Registry::open(a_dir.path(), 1).unwrap();
-        let b = Registry::open(b_dir.path(), 1).unwrap();
+        let a = Registry::open(a_dir.path()).unwrap();
+        let b = Registry::open(b_dir.path()).unwrap();
         create(&a, "kept", "d1", 4);
         create(&a, "recreated", "d2", 8);
         create(&a, "new", "d3", 4);
