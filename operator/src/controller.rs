@@ -163,17 +163,27 @@ where
     Ok(api.patch(&name, &ssa(), &Patch::Apply(obj)).await?)
 }
 
-/// Creates a generated Secret unless it exists (its value is never rewritten).
-async fn ensure_secret(api: &Api<Secret>, secret: Secret) -> Result<bool, Error> {
+/// Creates a generated Secret unless it exists (its value is never rewritten). Returns the
+/// Secret as stored and whether it was created now.
+async fn ensure_secret(api: &Api<Secret>, secret: Secret) -> Result<(Secret, bool), Error> {
     let name = secret.name_any();
-    if api.get_opt(&name).await?.is_some() {
-        return Ok(false);
+    if let Some(existing) = api.get_opt(&name).await? {
+        return Ok((existing, false));
     }
     match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Ok(created) => Ok((created, true)),
+        // Created by someone else in between.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok((api.get(&name).await?, false)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The value under `key` of a Secret's data.
+fn secret_value(s: &Secret, key: &str) -> Option<String> {
+    s.data
+        .as_ref()?
+        .get(key)
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
 }
 
 /// The secret and key holding the REST API key, or why the spec's reference is unusable.
@@ -186,12 +196,7 @@ async fn api_key(
         let Some(s) = secrets.get_opt(&r.name).await? else {
             return Ok(Err(format!("spec.apiKey: Secret `{}` not found", r.name)));
         };
-        let value = s
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&r.key))
-            .map(|b| String::from_utf8_lossy(&b.0).into_owned());
-        return Ok(match value {
+        return Ok(match secret_value(&s, &r.key) {
             Some(v) => Ok((r.name.clone(), r.key.clone(), Some(v))),
             None => Err(format!(
                 "spec.apiKey: Secret `{}` has no key `{}`",
@@ -200,12 +205,10 @@ async fn api_key(
         });
     }
     let name = builders::api_key_secret_name(qc);
-    if ensure_secret(
-        secrets,
-        builders::generated_secret(qc, name.clone(), "api-key"),
-    )
-    .await?
-    {
+    let key = builders::API_KEY_FIELD;
+    let (secret, created) =
+        ensure_secret(secrets, builders::generated_secret(qc, name.clone(), key)).await?;
+    if created {
         event(
             ctx,
             qc,
@@ -215,12 +218,8 @@ async fn api_key(
         )
         .await;
     }
-    let value = secrets.get_opt(&name).await?.and_then(|s| {
-        s.data?
-            .get("api-key")
-            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-    });
-    Ok(Ok((name, "api-key".into(), value)))
+    let value = secret_value(&secret, key);
+    Ok(Ok((name, key.into(), value)))
 }
 
 async fn write_status(
@@ -305,7 +304,7 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     };
     ensure_secret(
         &secrets,
-        builders::generated_secret(qc, builders::p2p_secret_name(qc), "p2p-api-key"),
+        builders::generated_secret(qc, builders::p2p_secret_name(qc), builders::P2P_KEY_FIELD),
     )
     .await?;
 
@@ -333,12 +332,17 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
 
     let st = sts.status.clone().unwrap_or_default();
     let headless = builders::headless_name(qc);
-    let mut views = Vec::new();
-    for i in 0..qc.spec.replicas {
+    // Ask every pod at once: an unreachable one costs one timeout, not one per pod.
+    let views = futures::future::join_all((0..qc.spec.replicas).map(|i| {
         let pod = format!("{}-{i}", qc.name_any());
         let url = ctx.nodes.url(&pod, &headless, &ns);
-        views.push((pod, ctx.nodes.cluster(&url, key_value.as_deref()).await));
-    }
+        let key = key_value.as_deref();
+        async move {
+            let view = ctx.nodes.cluster(&url, key).await;
+            (pod, view)
+        }
+    }))
+    .await;
     let o = Observed {
         pods: st.replicas,
         ready: st.ready_replicas.unwrap_or(0),

@@ -9,7 +9,9 @@ mod statefulset;
 
 pub use config::{config_map, node_config, ConfigError};
 pub use pdb::pdb;
-pub use secrets::{api_key_secret_name, generated_secret, p2p_secret_name};
+pub use secrets::{
+    api_key_secret_name, generated_secret, p2p_secret_name, API_KEY_FIELD, P2P_KEY_FIELD,
+};
 pub use services::{client_service, headless_service};
 pub use statefulset::statefulset;
 

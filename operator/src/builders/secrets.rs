@@ -8,6 +8,11 @@ use kube::ResourceExt;
 use rand::Rng;
 use std::collections::BTreeMap;
 
+/// Key of the REST API key in a generated Secret.
+pub const API_KEY_FIELD: &str = "api-key";
+/// Key of the p2p shared secret in its Secret.
+pub const P2P_KEY_FIELD: &str = "p2p-api-key";
+
 pub fn api_key_secret_name(qc: &QdrantCluster) -> String {
     format!("{}-api-key", qc.name_any())
 }

@@ -150,7 +150,7 @@ fn container(qc: &QdrantCluster, api_key_secret: &str, api_key_key: &str) -> Con
             secret_env(
                 "QDRANT__CLUSTER__P2P__API_KEY",
                 &p2p_secret_name(qc),
-                "p2p-api-key",
+                super::P2P_KEY_FIELD,
             ),
         ]),
         ports: Some(ports),
