@@ -3,6 +3,7 @@
 # with an admin token. Usage: tests/controlplane/start.sh BIN_DIR WORK_DIR
 # Prints `KUBECONFIG=<path>` once the API server is ready; the servers stop when this
 # script's process group is killed, and on their own after $CONTROLPLANE_TTL seconds.
+# etcd skips fsync (test data only): slow disks and busy CPUs otherwise time requests out.
 set -euo pipefail
 bin=$1
 work=$2
@@ -17,7 +18,8 @@ echo "$token,admin,admin,system:masters" > "$work/tokens.csv"
 timeout "$ttl" "$bin/etcd" --data-dir "$work/etcd" --name test \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-  --initial-cluster "test=http://127.0.0.1:$peer_port" --log-level warn > "$work/etcd.log" 2>&1 &
+  --initial-cluster "test=http://127.0.0.1:$peer_port" --log-level warn \
+  --unsafe-no-fsync > "$work/etcd.log" 2>&1 &
 timeout "$ttl" "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$work/certs" \
   --token-auth-file "$work/tokens.csv" --authorization-mode RBAC \

@@ -179,15 +179,17 @@ impl ControlPlane {
         Ok(path)
     }
 
-    /// Waits until the QdrantCluster CRD is served.
+    /// Waits until the QdrantCluster CRD is served. Polls instead of `kubectl wait`, which
+    /// fails outright when it looks before the CRD has any status conditions.
     pub fn wait_crd(&self) -> Result<()> {
-        self.ok(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/qdrantclusters.qdrantnode.io",
-            "--timeout=60s",
-        ])?;
-        Ok(())
+        wait_for("CRD established", Duration::from_secs(60), || {
+            let crd = self.get(&["crd", "qdrantclusters.qdrantnode.io"])?;
+            crd["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+                .then_some(())
+        })
     }
 
     /// kubectl that must succeed; returns stdout.

@@ -232,7 +232,7 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
             .is_some_and(|c| c.contains("DEBUG"))
     })?;
 
-    let (ok, out, err) = cp.helm(&["uninstall", "demo", "-n", "db", "--wait"])?;
+    let (ok, out, err) = cp.helm(&["uninstall", "demo", "-n", "db"])?;
     assert!(ok, "{out}{err}");
     wait_for(
         "cluster gone (finalizer ran)",
@@ -246,7 +246,7 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
     );
     drop(op);
 
-    let (ok, out, err) = cp.helm(&["uninstall", "op", "-n", "qdrant-system", "--wait"])?;
+    let (ok, out, err) = cp.helm(&["uninstall", "op", "-n", "qdrant-system"])?;
     assert!(ok, "{out}{err}");
     for (ns, kinds) in [
         (
@@ -255,17 +255,36 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         ),
         ("db", "role,rolebinding"),
     ] {
-        let left = cp.ok(&[
-            "get",
-            kinds,
-            "-n",
-            ns,
-            "-l",
-            "app.kubernetes.io/instance=op",
-            "-o",
-            "name",
-        ])?;
-        assert!(left.trim().is_empty(), "left behind in {ns}: {left}");
+        // Deletion is asynchronous: poll until nothing the chart owns is left.
+        let gone = wait_for("no orphans", Duration::from_secs(60), || {
+            let left = cp
+                .ok(&[
+                    "get",
+                    kinds,
+                    "-n",
+                    ns,
+                    "-l",
+                    "app.kubernetes.io/instance=op",
+                    "-o",
+                    "name",
+                ])
+                .ok()?;
+            left.trim().is_empty().then_some(())
+        });
+        assert!(
+            gone.is_ok(),
+            "left behind in {ns}: {}",
+            cp.ok(&[
+                "get",
+                kinds,
+                "-n",
+                ns,
+                "-l",
+                "app.kubernetes.io/instance=op",
+                "-o",
+                "name"
+            ])?
+        );
     }
     let left = cp.ok(&[
         "get",
