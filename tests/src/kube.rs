@@ -192,6 +192,18 @@ impl ControlPlane {
         })
     }
 
+    /// Polls `kubectl get … -o json` until `ok` holds (60 s); returns the object.
+    pub fn wait_get(
+        &self,
+        what: &str,
+        args: &[&str],
+        ok: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        wait_for(what, Duration::from_secs(60), || {
+            self.get(args).filter(|v| ok(v))
+        })
+    }
+
     /// kubectl that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> Result<String> {
         let (ok, out, err) = self.kubectl(args)?;

@@ -17,17 +17,6 @@ fn crd_installed() -> Result<ControlPlane> {
     Ok(cp)
 }
 
-fn wait_json(
-    cp: &ControlPlane,
-    what: &str,
-    args: &[&str],
-    ok: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    wait_for(what, Duration::from_secs(60), || {
-        cp.get(args).filter(|v| ok(v))
-    })
-}
-
 fn owned_by_qc(v: &Value, name: &str) -> bool {
     v["metadata"]["ownerReferences"]
         .as_array()
@@ -58,7 +47,7 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
         example.to_str().unwrap_or_default(),
     ])?;
 
-    let sts = wait_json(&cp, "statefulset", &["-n", "db", "sts", "demo"], |_| true)?;
+    let sts = cp.wait_get("statefulset", &["-n", "db", "sts", "demo"], |_| true)?;
     assert!(owned_by_qc(&sts, "demo"), "{sts}");
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], "demo-headless");
@@ -77,7 +66,7 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
         ("secret", "demo-api-key"),
         ("secret", "demo-p2p"),
     ] {
-        let obj = wait_json(&cp, name, &["-n", "db", kind, name], |_| true)?;
+        let obj = cp.wait_get(name, &["-n", "db", kind, name], |_| true)?;
         assert!(owned_by_qc(&obj, "demo"), "{kind}/{name}: {obj}");
     }
     let headless = cp
@@ -90,7 +79,7 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
     cp.ok(&["patch", "-n", "db", "sts", "demo", "--subresource=status", "--type=merge", "-p",
         r#"{"status":{"replicas":3,"readyReplicas":3,"availableReplicas":3,"currentReplicas":3,"updatedReplicas":3}}"#])?;
     let leader = nodes.leader()?;
-    let qc = wait_json(&cp, "Healthy status", &["-n", "db", "qc", "demo"], |v| {
+    let qc = cp.wait_get("Healthy status", &["-n", "db", "qc", "demo"], |v| {
         v["status"]["phase"] == "Healthy"
     })?;
     let st = &qc["status"];
@@ -101,8 +90,7 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
     assert!(st["conditions"].as_array().is_some_and(|c| c
         .iter()
         .any(|c| c["type"] == "Ready" && c["status"] == "True")));
-    wait_json(
-        &cp,
+    cp.wait_get(
         "formed in the config map",
         &["-n", "db", "cm", "demo-config"],
         |v| v["data"]["formed"] == "true",
@@ -115,7 +103,7 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
     let old_hash = hash(&sts);
     cp.ok(&["patch", "-n", "db", "qc", "demo", "--type=merge", "-p",
         r#"{"spec":{"image":"qdrant-node:v2","config":{"log_level":"DEBUG"},"resources":{"limits":{"memory":"3Gi"}}}}"#])?;
-    let sts = wait_json(&cp, "sts follows spec", &["-n", "db", "sts", "demo"], |v| {
+    let sts = cp.wait_get("sts follows spec", &["-n", "db", "sts", "demo"], |v| {
         v["spec"]["template"]["spec"]["containers"][0]["image"] == "qdrant-node:v2"
     })?;
     assert_ne!(hash(&sts), old_hash, "a config change must roll the pods");
@@ -136,10 +124,10 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
 
     // kubectl scale goes through the scale subresource.
     cp.ok(&["scale", "-n", "db", "qc/demo", "--replicas=5"])?;
-    wait_json(&cp, "sts scaled", &["-n", "db", "sts", "demo"], |v| {
+    cp.wait_get("sts scaled", &["-n", "db", "sts", "demo"], |v| {
         v["spec"]["replicas"] == 5
     })?;
-    let qc = wait_json(&cp, "Scaling", &["-n", "db", "qc", "demo"], |v| {
+    let qc = cp.wait_get("Scaling", &["-n", "db", "qc", "demo"], |v| {
         v["status"]["phase"] == "Scaling"
     })?;
     assert!(
@@ -240,7 +228,7 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
         "-p",
         r#"{"spec":{"apiKey":{"name":"nope"}}}"#,
     ])?;
-    let v = wait_json(&cp, "InvalidSpec", &["qc", "bad"], |v| {
+    let v = cp.wait_get("InvalidSpec", &["qc", "bad"], |v| {
         v["status"]["phase"] == "Failed"
     })?;
     let ready = v["status"]["conditions"]
@@ -260,7 +248,7 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
         out.contains("InvalidSpec").then_some(())
     })?;
     cp.ok(&["patch", "qc", "bad", "--type=json", "-p", r#"[{"op":"remove","path":"/spec/apiKey"},{"op":"add","path":"/spec/config","value":{"cluster":{"p2p":{"port":7000}}}}]"#])?;
-    let v = wait_json(&cp, "managed key refused", &["qc", "bad"], |v| {
+    let v = cp.wait_get("managed key refused", &["qc", "bad"], |v| {
         v["status"]["conditions"]
             .to_string()
             .contains("cluster.p2p.port")
@@ -275,10 +263,10 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
         "-p",
         r#"[{"op":"remove","path":"/spec/config"}]"#,
     ])?;
-    wait_json(&cp, "recovered", &["qc", "bad"], |v| {
+    cp.wait_get("recovered", &["qc", "bad"], |v| {
         v["status"]["phase"] == "Pending"
     })?;
-    wait_json(&cp, "sts", &["sts", "bad"], |_| true)?;
+    cp.wait_get("sts", &["sts", "bad"], |_| true)?;
     // An invalid spec is not retried in a loop: only a handful of reconciles happened.
     let metrics = op.metrics_url().expect("metrics address");
     let body = reqwest::blocking::get(format!("{metrics}/metrics"))?.text()?;
@@ -317,6 +305,6 @@ fn only_the_lease_holder_reconciles_and_another_takes_over() -> Result<()> {
     assert_eq!(holder(&cp), Some(json!("op-b")));
     let example = repo_root().join("examples/minimal.yaml");
     cp.ok(&["apply", "-f", example.to_str().unwrap_or_default()])?;
-    wait_json(&cp, "the new leader reconciles", &["sts", "demo"], |_| true)?;
+    cp.wait_get("the new leader reconciles", &["sts", "demo"], |_| true)?;
     Ok(())
 }

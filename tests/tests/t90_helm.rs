@@ -180,23 +180,22 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         "service.httpNodePort=30333",
     ])?;
     assert!(ok, "{out}{err}");
-    let wait = |what: &str, args: &[&str], f: &dyn Fn(&Value) -> bool| {
-        wait_for(what, Duration::from_secs(60), || {
-            cp.get(args).filter(|v| f(v))
-        })
-    };
-    wait(
+    cp.wait_get(
         "statefulset by the SA-token operator",
         &["-n", "db", "sts", "demo"],
-        &|v| v["spec"]["replicas"] == 3,
+        |v: &Value| v["spec"]["replicas"] == 3,
     )?;
-    wait("status written", &["-n", "db", "qc", "demo"], &|v| {
-        v["status"]["phase"].is_string()
-    })?;
+    cp.wait_get(
+        "status written",
+        &["-n", "db", "qc", "demo"],
+        |v: &Value| v["status"]["phase"].is_string(),
+    )?;
     // The README's walkthrough reaches REST through kind-config.yaml's mapping of node port 30333.
-    let svc = wait("client service", &["-n", "db", "svc", "demo"], &|v| {
-        v["spec"]["type"] == "NodePort"
-    })?;
+    let svc = cp.wait_get(
+        "client service",
+        &["-n", "db", "svc", "demo"],
+        |v: &Value| v["spec"]["type"] == "NodePort",
+    )?;
     assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30333, "{svc}");
     for obj in [
         "svc/demo",
@@ -221,16 +220,20 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         "config.log_level=DEBUG",
     ])?;
     assert!(ok, "{out}{err}");
-    wait(
+    cp.wait_get(
         "upgrade reaches the statefulset",
         &["-n", "db", "sts", "demo"],
-        &|v| v["spec"]["replicas"] == 5,
+        |v: &Value| v["spec"]["replicas"] == 5,
     )?;
-    wait("and the config", &["-n", "db", "cm", "demo-config"], &|v| {
-        v["data"]["config.yaml"]
-            .as_str()
-            .is_some_and(|c| c.contains("DEBUG"))
-    })?;
+    cp.wait_get(
+        "and the config",
+        &["-n", "db", "cm", "demo-config"],
+        |v: &Value| {
+            v["data"]["config.yaml"]
+                .as_str()
+                .is_some_and(|c| c.contains("DEBUG"))
+        },
+    )?;
 
     let (ok, out, err) = cp.helm(&["uninstall", "demo", "-n", "db"])?;
     assert!(ok, "{out}{err}");
