@@ -70,6 +70,11 @@ enum Cmd {
         /// Server pid, to report its RSS.
         #[arg(long)]
         pid: Option<u32>,
+        /// `shard_number` of the collection (server default when absent).
+        #[arg(long)]
+        shards: Option<u32>,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: u32,
     },
 }
 
@@ -229,12 +234,16 @@ fn main() -> anyhow::Result<()> {
             collection,
             batch,
             pid,
+            shards,
+            replication_factor,
         } => {
             let opts = rest::Options {
                 url,
                 collection,
                 batch: *batch,
                 pid: *pid,
+                shards: *shards,
+                replication_factor: *replication_factor,
                 efs: &cli.ef,
                 threads: cli.threads,
             };

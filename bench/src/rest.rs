@@ -11,6 +11,8 @@ pub struct Options<'a> {
     pub collection: &'a str,
     pub batch: usize,
     pub pid: Option<u32>,
+    pub shards: Option<u32>,
+    pub replication_factor: u32,
     pub efs: &'a [usize],
     pub threads: usize,
 }
@@ -51,7 +53,11 @@ pub fn run(
         &c,
         reqwest::Method::PUT,
         base.clone(),
-        Some(json!({"vectors": {"size": data[0].len(), "distance": "Cosine"}})),
+        Some(json!({
+            "vectors": {"size": data[0].len(), "distance": "Cosine"},
+            "shard_number": o.shards,
+            "replication_factor": o.replication_factor,
+        })),
     )?;
     let t = Instant::now();
     for (bi, chunk) in data.chunks(o.batch).enumerate() {

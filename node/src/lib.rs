@@ -62,15 +62,28 @@ fn own_uri(settings: &Settings, p2p: &TcpListener) -> Result<String, NodeError> 
     Ok(uri)
 }
 
+/// Opens the Raft DB (cluster mode) and the registry, which needs the peer id stored there.
+fn open_storage(
+    settings: &Settings,
+) -> Result<(Registry, Option<Arc<storage::RaftStore>>), NodeError> {
+    let path = &settings.storage.storage_path;
+    let raft = match settings.cluster.enabled {
+        true => Some(Arc::new(storage::RaftStore::open(&path.join("raft"))?)),
+        false => None,
+    };
+    let peer = match &raft {
+        Some(db) => Some(consensus::handle::peer_id(db)?),
+        None => None,
+    };
+    Ok((Registry::open(path, peer)?, raft))
+}
+
 async fn start_consensus(
     settings: &Settings,
     registry: Arc<Registry>,
+    db: Arc<storage::RaftStore>,
     p2p: &TcpListener,
 ) -> Result<Consensus, NodeError> {
-    let path = settings.storage.storage_path.join("raft");
-    let db = tokio::task::spawn_blocking(move || storage::RaftStore::open(&path))
-        .await
-        .map_err(|e| NodeError::Io(std::io::Error::other(e)))??;
     let cs = ConsensusSettings {
         tick_period_ms: settings.cluster.consensus.tick_period_ms,
         compact_wal_entries: settings.cluster.consensus.compact_wal_entries,
@@ -79,7 +92,7 @@ async fn start_consensus(
         bootstrap: settings.bootstrap.clone(),
         p2p_port: p2p.local_addr()?.port(),
     };
-    Ok(Consensus::start(Arc::new(db), registry, cs).await?)
+    Ok(Consensus::start(db, registry, cs).await?)
 }
 
 /// Serves the node until `shutdown` resolves, then stops consensus and flushes storage.
@@ -88,10 +101,10 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    let storage = settings.storage.storage_path.clone();
     std::fs::create_dir_all(&settings.storage.snapshots_path)?;
     let opened = Instant::now();
-    let registry = tokio::task::spawn_blocking(move || Registry::open(&storage))
+    let s = settings.clone();
+    let (registry, raft_db) = tokio::task::spawn_blocking(move || open_storage(&s))
         .await
         .map_err(|e| NodeError::Io(std::io::Error::other(e)))??;
     let registry = Arc::new(registry);
@@ -109,13 +122,20 @@ pub async fn run(
     };
     let mut consensus = None;
     let mut p2p_task = None;
-    if settings.cluster.enabled {
+    if let Some(db) = raft_db {
         let p2p = listeners.p2p.ok_or(NodeError::NoP2pListener)?;
-        let c = start_consensus(&settings, registry.clone(), &p2p).await?;
+        let c = start_consensus(&settings, registry.clone(), db, &p2p).await?;
         tracing::info!("p2p listening on {}", p2p.local_addr()?);
-        p2p_task = Some(tokio::spawn(api::grpc::serve(c.clone(), p2p, stopped())));
+        let serve = api::grpc::serve(c.clone(), registry.clone(), p2p, stopped());
+        p2p_task = Some(tokio::spawn(serve));
         c.bootstrap().await?;
         consensus = Some(c);
+    }
+    let shard_router = cluster::router::Router::new(registry.clone(), consensus.clone());
+    if consensus.is_some() {
+        let period =
+            std::time::Duration::from_millis(settings.cluster.consensus.tick_period_ms * 10);
+        tokio::spawn(cluster::keeper::run(shard_router.clone(), period));
     }
     let state = AppState {
         registry: registry.clone(),
@@ -123,6 +143,7 @@ pub async fn run(
         started: Instant::now(),
         node_id: uuid::Uuid::new_v4().to_string(),
         consensus: consensus.clone(),
+        router: shard_router,
         collection_defaults: settings.storage.collection.clone(),
     };
     let keys = Keys {

@@ -46,6 +46,32 @@ pub fn node_binary() -> PathBuf {
     .clone()
 }
 
+/// The virtualenv's python (`QDRANT_TEST_PYTHON`, or `.venv/` at the repo root, made on
+/// demand) with `tests/python/requirements.txt` installed.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("QDRANT_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv");
+    let py = venv.join("bin/python");
+    if !py.exists() {
+        let st = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(st.success(), "cannot create virtualenv");
+    }
+    let req = repo_root().join("tests/python/requirements.txt");
+    let st = Command::new(&py)
+        .args(["-m", "pip", "install", "-q", "-r"])
+        .arg(&req)
+        .status()
+        .expect("pip");
+    assert!(st.success(), "pip install -r {} failed", req.display());
+    py
+}
+
 /// Polls `f` until it returns Some or the deadline passes.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let deadline = Instant::now() + timeout;

@@ -1,4 +1,11 @@
-//! Shard placement over peers. Pure planning: which peer holds which shard replica. Groundwork
-//! for the sharding issue (routing and replica sets build on it); nothing calls it yet.
+//! The data plane of a cluster: where shards are placed, how point operations and reads are
+//! routed to their replicas and merged, and how replicas are kept in sync (health checks,
+//! transfers). Metadata changes it decides go through `consensus`.
 
+pub mod consistency;
+pub mod keeper;
 pub mod placement;
+pub mod reads;
+pub mod remote;
+pub mod router;
+pub mod transfer;

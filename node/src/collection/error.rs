@@ -16,6 +16,9 @@ pub enum CollectionError {
     Unsupported(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Replicas needed for the request are not reachable (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("task failed: {0}")]
     Task(String),
 }

@@ -1,18 +1,14 @@
-//! `Collection`: its config and its shards. Routes point operations to shards by the hash of
-//! the point id, fans reads out to every shard and merges their results.
+//! `Collection`: its config, where its shards live (`Layout`) and the shards held on this
+//! peer. Splits point operations by shard (hash of the point id); the cluster router sends
+//! each part to the shard's replicas. Reads of local shards are in `local_read.rs`.
 
 use super::config::CollectionConfig;
 use super::error::{CollectionError, CollectionResult};
-use super::ops::{check_dim, Selector, ShardOp};
-use super::query::{Direction, OrderBy, Record, ScoredPoint};
+use super::ops::{NewPoint, Selector, ShardOp};
+use super::replicas::{Layout, LayoutChange, LayoutError};
 use super::shard::LocalShard;
-use crate::segment::distance::Distance;
-use crate::segment::engine::SearchRequest;
-use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
-use crate::segment::record::{VectorOutput, WithPayload, WithVector};
-use crate::segment::Segment;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,25 +19,12 @@ use std::sync::Arc;
 pub struct Collection {
     pub name: String,
     pub dir: PathBuf,
+    /// This peer's id: the replicas under it in `layout` are held here.
+    pub local_peer: u64,
     config: RwLock<CollectionConfig>,
     payload_schema: RwLock<BTreeMap<String, FieldType>>,
-    shards: Vec<Arc<LocalShard>>,
-}
-
-/// A nearest-neighbour search across the collection.
-#[derive(Debug)]
-pub struct Search<'a> {
-    pub using: &'a str,
-    pub vector: Vec<f32>,
-    pub filter: Option<&'a Filter>,
-    pub limit: usize,
-    pub offset: usize,
-    pub ef: Option<usize>,
-    pub exact: bool,
-    pub score_threshold: Option<f32>,
-    pub exclude: Option<PointId>,
-    pub with_payload: &'a WithPayload,
-    pub with_vector: &'a WithVector,
+    layout: RwLock<Layout>,
+    shards: RwLock<BTreeMap<u32, Arc<LocalShard>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,31 +35,69 @@ pub struct PayloadIndexInfo {
 }
 
 impl Collection {
+    /// Opens the shards `layout` puts on `local_peer` (all shards when `layout` is empty: a
+    /// collection stored before layouts existed, or a single node).
     pub fn open(
         name: &str,
         dir: &Path,
         config: CollectionConfig,
         payload_schema: BTreeMap<String, FieldType>,
+        layout: Layout,
+        local_peer: u64,
     ) -> CollectionResult<Collection> {
-        let specs = config.params.vectors.specs();
-        let params = config.hnsw_config.params();
-        let shards = (0..config.params.shard_number)
-            .map(|id| LocalShard::open(id, &dir.join(format!("shard-{id}")), specs.clone(), params))
-            .collect::<CollectionResult<Vec<_>>>()?;
-        for shard in &shards {
+        let layout = if layout.replicas.is_empty() {
+            Layout::single(local_peer, config.params.shard_number)
+        } else {
+            layout
+        };
+        let c = Collection {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            local_peer,
+            config: RwLock::new(config),
+            payload_schema: RwLock::new(payload_schema),
+            layout: RwLock::new(layout),
+            shards: RwLock::new(BTreeMap::new()),
+        };
+        c.sync_local_shards()?;
+        Ok(c)
+    }
+
+    fn shard_dir(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("shard-{id}"))
+    }
+
+    /// Opens local shards the layout added and deletes those it removed from this peer.
+    fn sync_local_shards(&self) -> CollectionResult<()> {
+        let want = self.layout.read().shards_on(self.local_peer);
+        let specs = self.config.read().params.vectors.specs();
+        let params = self.config.read().hnsw_config.params();
+        let mut shards = self.shards.write();
+        for id in &want {
+            if shards.contains_key(id) {
+                continue;
+            }
+            let shard = LocalShard::open(*id, &self.shard_dir(*id), specs.clone(), params)?;
             shard.with_segment_mut(|seg| {
-                for (key, t) in &payload_schema {
+                for (key, t) in self.payload_schema.read().iter() {
                     seg.create_field_index(key, *t);
                 }
             });
+            shards.insert(*id, shard);
         }
-        Ok(Collection {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-            config: RwLock::new(config),
-            payload_schema: RwLock::new(payload_schema),
-            shards,
-        })
+        let gone: Vec<u32> = shards
+            .keys()
+            .filter(|id| !want.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            shards.remove(&id);
+            let dir = self.shard_dir(id);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "could not remove shard folder");
+            }
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> CollectionConfig {
@@ -87,57 +108,74 @@ impl Collection {
         self.payload_schema.read().clone()
     }
 
+    pub fn layout(&self) -> Layout {
+        self.layout.read().clone()
+    }
+
+    /// Applies a layout change decided through consensus and opens or drops local shards.
+    pub fn change_layout(&self, change: &LayoutChange) -> Result<(), LayoutError> {
+        self.layout.write().apply(change)?;
+        if let Err(e) = self.sync_local_shards() {
+            tracing::error!(collection = %self.name, error = %e, "cannot open a local shard");
+        }
+        Ok(())
+    }
+
+    /// Replaces the layout (installing a Raft snapshot).
+    pub fn set_layout(&self, layout: Layout) -> CollectionResult<()> {
+        *self.layout.write() = layout;
+        self.sync_local_shards()
+    }
+
     pub fn set_config(&self, cfg: CollectionConfig) {
         let params = cfg.hnsw_config.params();
         *self.config.write() = cfg;
-        for s in &self.shards {
+        for s in self.local_shards() {
             s.set_hnsw_params(params);
         }
     }
 
-    pub fn shards(&self) -> &[Arc<LocalShard>] {
-        &self.shards
+    /// The shards held on this peer, in shard id order.
+    pub fn local_shards(&self) -> Vec<Arc<LocalShard>> {
+        self.shards.read().values().cloned().collect()
     }
 
-    fn shard_of(&self, id: PointId) -> usize {
-        (id.route_hash() % self.shards.len() as u64) as usize
+    pub fn local_shard(&self, id: u32) -> CollectionResult<Arc<LocalShard>> {
+        self.shards.read().get(&id).cloned().ok_or_else(|| {
+            CollectionError::Unavailable(format!(
+                "shard {id} of collection `{}` is not held by peer {}",
+                self.name, self.local_peer
+            ))
+        })
     }
 
-    fn unnamed(&self) -> bool {
+    pub fn shard_number(&self) -> u32 {
+        self.config.read().params.shard_number
+    }
+
+    pub fn shard_of(&self, id: PointId) -> u32 {
+        (id.route_hash() % u64::from(self.shard_number().max(1))) as u32
+    }
+
+    pub fn unnamed(&self) -> bool {
         self.config.read().params.vectors.is_unnamed()
     }
 
-    /// Applies an operation to the shards that own its points; returns the last operation number.
-    pub fn apply(&self, op: ShardOp) -> CollectionResult<u64> {
-        let n = self.shards.len();
+    /// Splits an operation into one operation per shard that it touches.
+    pub fn split(&self, op: ShardOp) -> Vec<(u32, ShardOp)> {
+        let n = self.shard_number() as usize;
         let mut per_shard: Vec<Option<ShardOp>> = vec![None; n];
         match op {
-            ShardOp::Upsert(points) => {
-                let mut groups = vec![Vec::new(); n];
-                for p in points {
-                    groups[self.shard_of(p.id)].push(p);
-                }
-                for (i, g) in groups
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, g)| !g.is_empty())
-                {
-                    per_shard[i] = Some(ShardOp::Upsert(g));
-                }
-            }
+            ShardOp::Upsert(points) => fill(&mut per_shard, self.group(points, n), ShardOp::Upsert),
+            ShardOp::Import(points) => fill(&mut per_shard, self.group(points, n), ShardOp::Import),
             ShardOp::UpdateVectors(list) => {
                 let mut groups = vec![Vec::new(); n];
                 for p in list {
-                    groups[self.shard_of(p.0)].push(p);
+                    groups[self.shard_of(p.0) as usize].push(p);
                 }
-                for (i, g) in groups
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, g)| !g.is_empty())
-                {
-                    per_shard[i] = Some(ShardOp::UpdateVectors(g));
-                }
+                fill(&mut per_shard, groups, ShardOp::UpdateVectors);
             }
+            ShardOp::Clear => per_shard.iter_mut().for_each(|o| *o = Some(ShardOp::Clear)),
             ShardOp::Delete(sel) => self.split_selector(sel, &mut per_shard, ShardOp::Delete),
             ShardOp::Payload(sel, change) => {
                 self.split_selector(sel, &mut per_shard, |s| ShardOp::Payload(s, change.clone()))
@@ -146,13 +184,19 @@ impl Collection {
                 ShardOp::DeleteVectors(s, names.clone())
             }),
         }
-        let mut last = 0;
-        for (shard, op) in self.shards.iter().zip(per_shard) {
-            if let Some(op) = op {
-                last = last.max(shard.apply(&op)?);
-            }
+        per_shard
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, op)| op.map(|op| (i as u32, op)))
+            .collect()
+    }
+
+    fn group(&self, points: Vec<NewPoint>, n: usize) -> Vec<Vec<NewPoint>> {
+        let mut groups = vec![Vec::new(); n];
+        for p in points {
+            groups[self.shard_of(p.id) as usize].push(p);
         }
-        Ok(last)
+        groups
     }
 
     fn split_selector(
@@ -165,15 +209,9 @@ impl Collection {
             Selector::Ids(ids) => {
                 let mut groups = vec![Vec::new(); out.len()];
                 for id in ids {
-                    groups[self.shard_of(id)].push(id);
+                    groups[self.shard_of(id) as usize].push(id);
                 }
-                for (i, g) in groups
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, g)| !g.is_empty())
-                {
-                    out[i] = Some(make(Selector::Ids(g)));
-                }
+                fill(out, groups, |g| make(Selector::Ids(g)));
             }
             Selector::Filter(f) => out
                 .iter_mut()
@@ -181,216 +219,50 @@ impl Collection {
         }
     }
 
-    fn vector_output(
-        &self,
-        seg: &Segment,
-        offset: u32,
-        with: &WithVector,
-        unnamed: bool,
-    ) -> Option<VectorOutput> {
-        if !with.any() {
-            return None;
-        }
-        let mut rec = seg.record(offset).vectors;
-        rec.retain(|name, _| {
-            with.wants(name) || (name.is_empty() && matches!(with, WithVector::Bool(true)))
-        });
-        Some(VectorOutput::from_named(rec, unnamed))
+    /// Applies an operation to a shard held here; returns its operation number.
+    pub fn apply_local(&self, shard: u32, op: &ShardOp) -> CollectionResult<u64> {
+        self.local_shard(shard)?.apply(op)
     }
 
-    fn to_record(
-        &self,
-        seg: &Segment,
-        o: u32,
-        wp: &WithPayload,
-        wv: &WithVector,
-        unnamed: bool,
-    ) -> Record {
-        Record {
-            id: seg.id_of(o),
-            payload: wp.select(seg.payload(o)),
-            vector: self.vector_output(seg, o, wv, unnamed),
-            order_value: None,
-        }
-    }
-
-    /// Stored vector of a point, for queries by id.
-    pub fn vector_of(&self, id: PointId, using: &str) -> CollectionResult<Vec<f32>> {
-        let seg = self.shards[self.shard_of(id)].segment();
-        let rec = seg
-            .get(id)
-            .ok_or_else(|| CollectionError::PointNotFound(id.to_string()))?;
-        rec.vectors.get(using).cloned().ok_or_else(|| {
-            CollectionError::bad(format!("Wrong input: point {id} has no vector `{using}`"))
-        })
-    }
-
-    /// Checks a query vector against the collection; returns its distance.
-    pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<Distance> {
-        let specs = self.config.read().params.vectors.specs();
-        let spec = specs.iter().find(|s| s.name == using).ok_or_else(|| {
-            CollectionError::bad(format!(
-                "Wrong input: Not existing vector name error: {using}"
-            ))
-        })?;
-        check_dim(spec, v)?;
-        Ok(spec.distance)
-    }
-
-    pub fn search(&self, s: &Search<'_>) -> CollectionResult<Vec<ScoredPoint>> {
-        let distance = self.check_vector(s.using, &s.vector)?;
-        let unnamed = self.unnamed();
-        let mut q = s.vector.clone();
-        distance.preprocess(&mut q);
-        let top = s
-            .offset
-            .saturating_add(s.limit)
-            .saturating_add(usize::from(s.exclude.is_some()));
-        let mut all: Vec<(f32, ScoredPoint)> = Vec::new();
-        for shard in &self.shards {
-            let seg = shard.segment();
-            let top = top.min(seg.len());
-            let req = SearchRequest {
-                vector_name: s.using,
-                vector: &q,
-                filter: s.filter,
-                top,
-                ef: s.ef,
-                exact: s.exact,
-                score_threshold: s.score_threshold,
-            };
-            for (o, score) in seg.search(&req) {
-                if Some(seg.id_of(o)) == s.exclude {
-                    continue;
-                }
-                let p = ScoredPoint {
-                    id: seg.id_of(o),
-                    version: seg.version_of(o),
-                    score,
-                    payload: s.with_payload.select(seg.payload(o)),
-                    vector: self.vector_output(&seg, o, s.with_vector, unnamed),
-                    order_value: None,
-                };
-                all.push((distance.to_order(score), p));
-            }
-        }
-        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-        Ok(all
-            .into_iter()
-            .skip(s.offset)
-            .take(s.limit)
-            .map(|x| x.1)
-            .collect())
-    }
-
-    pub fn retrieve(&self, ids: &[PointId], wp: &WithPayload, wv: &WithVector) -> Vec<Record> {
-        let unnamed = self.unnamed();
-        let mut seen = std::collections::HashSet::new();
-        ids.iter()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|&id| {
-                let seg = self.shards[self.shard_of(id)].segment();
-                let o = seg.offset_of(id)?;
-                Some(self.to_record(&seg, o, wp, wv, unnamed))
-            })
-            .collect()
-    }
-
-    /// Points in id order from `from`; returns the page and the next page's first id.
-    pub fn scroll(
-        &self,
-        from: Option<PointId>,
-        limit: usize,
-        filter: Option<&Filter>,
-        wp: &WithPayload,
-        wv: &WithVector,
-    ) -> (Vec<Record>, Option<PointId>) {
-        let unnamed = self.unnamed();
-        let mut page: Vec<Record> = Vec::new();
-        let want = limit.saturating_add(1);
-        for shard in &self.shards {
-            let seg = shard.segment();
-            for o in seg.scroll(from, want, filter) {
-                page.push(self.to_record(&seg, o, wp, wv, unnamed));
-            }
-        }
-        page.sort_by_key(|r| r.id);
-        let next = page.get(limit).map(|r| r.id);
-        page.truncate(limit);
-        (page, next)
-    }
-
-    /// Points ordered by a numeric payload field.
-    pub fn scroll_ordered(
-        &self,
-        ob: &OrderBy,
-        limit: usize,
-        filter: Option<&Filter>,
-        wp: &WithPayload,
-        wv: &WithVector,
-    ) -> Vec<Record> {
-        let unnamed = self.unnamed();
-        let mut rows: Vec<(f64, Record)> = Vec::new();
-        for shard in &self.shards {
-            let seg = shard.segment();
-            let mut local: Vec<(f64, u32)> = seg
-                .filtered(filter)
-                .into_iter()
-                .filter_map(|o| Some((seg.order_value(o, &ob.key)?, o)))
-                .filter(|(v, _)| match (ob.start_from, ob.direction) {
-                    (None, _) => true,
-                    (Some(s), Direction::Asc) => *v >= s,
-                    (Some(s), Direction::Desc) => *v <= s,
-                })
-                .collect();
-            sort_by_value(&mut local, ob.direction, |x| x.0);
-            local.truncate(limit);
-            for (v, o) in local {
-                let mut r = self.to_record(&seg, o, wp, wv, unnamed);
-                r.order_value = Some(v);
-                rows.push((v, r));
-            }
-        }
-        sort_by_value(&mut rows, ob.direction, |x| x.0);
-        rows.into_iter().take(limit).map(|x| x.1).collect()
-    }
-
-    pub fn count(&self, filter: Option<&Filter>) -> usize {
-        self.shards.iter().map(|s| s.segment().count(filter)).sum()
-    }
-
+    /// Points held on this peer (each local replica counted once).
     pub fn points_count(&self) -> usize {
-        self.count(None)
+        self.local_shards()
+            .iter()
+            .map(|s| s.segment().count(None))
+            .sum()
     }
 
     pub fn indexed_vectors(&self) -> usize {
-        self.shards
+        self.local_shards()
             .iter()
             .map(|s| s.segment().indexed_vectors())
             .sum()
     }
 
     pub fn pending_index(&self) -> usize {
-        self.shards
+        self.local_shards()
             .iter()
             .map(|s| s.segment().pending_index())
             .sum()
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.segment().memory_bytes()).sum()
+        self.local_shards()
+            .iter()
+            .map(|s| s.segment().memory_bytes())
+            .sum()
     }
 
     pub fn create_index(&self, key: &str, t: FieldType) {
         self.payload_schema.write().insert(key.to_string(), t);
-        for s in &self.shards {
+        for s in self.local_shards() {
             s.with_segment_mut(|seg| seg.create_field_index(key, t));
         }
     }
 
     pub fn drop_index(&self, key: &str) {
         self.payload_schema.write().remove(key);
-        for s in &self.shards {
+        for s in self.local_shards() {
             s.with_segment_mut(|seg| seg.drop_field_index(key));
         }
     }
@@ -401,34 +273,29 @@ impl Collection {
             .iter()
             .map(|(k, t)| {
                 let points = self
-                    .shards
+                    .local_shards()
                     .iter()
                     .map(|s| s.segment().field_index_points(k))
                     .sum();
-                (
-                    k.clone(),
-                    PayloadIndexInfo {
-                        data_type: *t,
-                        params: None,
-                        points,
-                    },
-                )
+                let info = PayloadIndexInfo {
+                    data_type: *t,
+                    params: None,
+                    points,
+                };
+                (k.clone(), info)
             })
             .collect()
     }
 
     pub fn flush(&self) -> CollectionResult<()> {
-        self.shards.iter().try_for_each(|s| s.flush())
+        self.local_shards().iter().try_for_each(|s| s.flush())
     }
 }
 
-fn sort_by_value<T>(v: &mut [T], dir: Direction, key: impl Fn(&T) -> f64) {
-    v.sort_by(|a, b| {
-        let o = key(a).total_cmp(&key(b));
-        if dir == Direction::Desc {
-            o.reverse()
-        } else {
-            o
+fn fill<T>(out: &mut [Option<ShardOp>], groups: Vec<Vec<T>>, make: impl Fn(Vec<T>) -> ShardOp) {
+    for (i, g) in groups.into_iter().enumerate() {
+        if !g.is_empty() {
+            out[i] = Some(make(g));
         }
-    });
+    }
 }

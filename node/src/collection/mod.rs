@@ -4,9 +4,11 @@
 pub mod config;
 pub mod error;
 pub mod instance;
+pub mod local_read;
 pub mod ops;
 pub mod query;
 pub mod registry;
+pub mod replicas;
 pub mod shard;
 
 pub use error::{CollectionError, CollectionResult};

@@ -8,7 +8,7 @@ use crate::segment::point_id::PointId;
 use crate::segment::record::NamedVectors;
 use crate::segment::vectors::VectorSpec;
 use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -122,7 +122,7 @@ impl<'de> Deserialize<'de> for UpsertRequest {
 }
 
 /// A point ready to store.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewPoint {
     pub id: PointId,
     pub vectors: NamedVectors,
@@ -210,7 +210,7 @@ impl UpsertRequest {
 }
 
 /// Which points an operation touches: listed ids or a filter.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Selector {
     Ids(Vec<PointId>),
     Filter(Filter),
@@ -233,7 +233,7 @@ pub fn selector(
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PayloadChange {
     /// Merge keys into the payload (optionally under `key`).
     Set {
@@ -245,10 +245,14 @@ pub enum PayloadChange {
     Clear,
 }
 
-/// One operation as a shard applies it.
-#[derive(Clone, Debug)]
+/// One operation as a shard applies it; also the wire form between peers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ShardOp {
     Upsert(Vec<NewPoint>),
+    /// Points copied from another replica: vectors are stored as given (already normalised).
+    Import(Vec<NewPoint>),
+    /// Removes every point: a replica about to be refilled by a transfer.
+    Clear,
     Delete(Selector),
     Payload(Selector, PayloadChange),
     UpdateVectors(Vec<(PointId, NamedVectors)>),

@@ -166,7 +166,7 @@ impl<'de> Deserialize<'de> for OrderBy {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScoredPoint {
     pub id: PointId,
     pub version: u64,
@@ -179,7 +179,7 @@ pub struct ScoredPoint {
     pub order_value: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     pub id: PointId,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 use super::config::{CollectionConfig, CreateCollection, UpdateCollection};
 use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
+use super::replicas::{Layout, LayoutChange};
 use crate::segment::payload_index::FieldType;
 use crate::storage::MetaStore;
 use parking_lot::{Mutex, RwLock};
@@ -24,6 +25,9 @@ pub struct StoredCollection {
     pub config: CollectionConfig,
     #[serde(default)]
     pub payload_schema: BTreeMap<String, FieldType>,
+    /// Where the shards live; empty for collections stored before layouts existed.
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 /// All collection metadata of a node: what a Raft snapshot carries.
@@ -57,6 +61,8 @@ pub struct AliasActions {
 #[derive(Debug)]
 pub struct Registry {
     root: PathBuf,
+    /// This peer's id: the Raft peer id in cluster mode, a stored one on a single node.
+    local_peer: u64,
     meta: MetaStore,
     collections: RwLock<HashMap<String, Arc<Collection>>>,
     aliases: RwLock<BTreeMap<String, String>>,
@@ -76,14 +82,26 @@ pub fn validate_name(name: &str) -> CollectionResult<()> {
 
 impl Registry {
     /// Opens every stored collection and removes shard folders no collection owns.
-    pub fn open(storage_path: &Path) -> CollectionResult<Registry> {
+    /// `peer` is the cluster peer id; a single node (None) uses its own stored id.
+    pub fn open(storage_path: &Path, peer: Option<u64>) -> CollectionResult<Registry> {
         let root = storage_path.join("collections");
         std::fs::create_dir_all(&root).map_err(crate::storage::StorageError::from)?;
         let meta = MetaStore::open(&storage_path.join("meta"))?;
+        let local_peer = match peer {
+            Some(p) => p,
+            None => meta.peer_id()?,
+        };
         let mut collections = HashMap::new();
         for (name, stored) in meta.collections::<StoredCollection>()? {
             let dir = root.join(&stored.dir);
-            let c = Collection::open(&name, &dir, stored.config, stored.payload_schema)?;
+            let c = Collection::open(
+                &name,
+                &dir,
+                stored.config,
+                stored.payload_schema,
+                stored.layout,
+                local_peer,
+            )?;
             tracing::info!(collection = %name, points = c.points_count(), "collection loaded");
             collections.insert(name, Arc::new(c));
         }
@@ -99,6 +117,7 @@ impl Registry {
         let aliases = meta.aliases()?.into_iter().collect();
         Ok(Registry {
             root,
+            local_peer,
             meta,
             collections: RwLock::new(collections),
             aliases: RwLock::new(aliases),
@@ -117,6 +136,10 @@ impl Registry {
             .get(name)
             .and_then(|target| cols.get(target).cloned())
             .ok_or_else(|| CollectionError::NotFound(name.to_string()))
+    }
+
+    pub fn local_peer(&self) -> u64 {
+        self.local_peer
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -139,6 +162,7 @@ impl Registry {
             dir,
             config: c.config(),
             payload_schema: c.payload_schema(),
+            layout: c.layout(),
         }
     }
 
@@ -167,12 +191,14 @@ impl Registry {
         Ok(config)
     }
 
-    /// Creates a collection from a validated config, in the folder named `dir`.
+    /// Creates a collection from a validated config, in the folder named `dir`, with its
+    /// shards where `layout` says (all here when it is empty).
     pub fn create_with(
         &self,
         name: &str,
         dir: &str,
         config: CollectionConfig,
+        layout: Layout,
     ) -> CollectionResult<()> {
         validate_name(name)?;
         if dir.is_empty() || dir.contains(['/', '\\', '.']) {
@@ -190,7 +216,7 @@ impl Registry {
             )));
         }
         let dir = self.root.join(dir);
-        let c = Collection::open(name, &dir, config, BTreeMap::new())?;
+        let c = Collection::open(name, &dir, config, BTreeMap::new(), layout, self.local_peer)?;
         self.store(&c)?;
         self.collections
             .write()
@@ -233,6 +259,15 @@ impl Registry {
         }
         tracing::info!(collection = %name, "collection deleted");
         Ok(true)
+    }
+
+    /// Applies a layout change to a collection and stores the result.
+    pub fn change_layout(&self, name: &str, change: &LayoutChange) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        let c = self.get(name)?;
+        c.change_layout(change)
+            .map_err(|e| CollectionError::bad(e.to_string()))?;
+        self.store(&c)
     }
 
     pub fn set_index(&self, name: &str, key: &str, t: Option<FieldType>) -> CollectionResult<()> {

@@ -16,13 +16,23 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-#[derive(Debug)]
+/// Called with every operation the shard applied while a transfer copies it elsewhere; an
+/// error does not fail the local write (the transfer notices and aborts).
+pub type Forward = Arc<dyn Fn(&ShardOp) + Send + Sync>;
+
 pub struct LocalShard {
     pub id: u32,
     store: ShardStore,
     segment: RwLock<Segment>,
     seq: Mutex<u64>,
     wake: (Mutex<bool>, Condvar),
+    forward: Mutex<Option<Forward>>,
+}
+
+impl std::fmt::Debug for LocalShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalShard").field("id", &self.id).finish()
+    }
 }
 
 impl LocalShard {
@@ -43,6 +53,7 @@ impl LocalShard {
             segment: RwLock::new(segment),
             seq: Mutex::new(seq),
             wake: (Mutex::new(true), Condvar::new()),
+            forward: Mutex::new(None),
         });
         let weak = Arc::downgrade(&shard);
         std::thread::Builder::new()
@@ -83,19 +94,42 @@ impl LocalShard {
         }
     }
 
+    /// Runs `f` while no write can start, e.g. to copy a batch of points in a consistent
+    /// order with the writes forwarded by a transfer. `f` must not write to this shard.
+    pub fn with_writes_paused<R>(&self, f: impl FnOnce(&LocalShard) -> R) -> R {
+        let _seq = self.seq.lock();
+        f(self)
+    }
+
+    /// Installs (or removes) the hook that sees every applied operation. Call it inside
+    /// `with_writes_paused` so no write falls between the copy and the hook.
+    pub fn set_forward(&self, hook: Option<Forward>) {
+        *self.forward.lock() = hook;
+    }
+
     /// Persists and applies one operation; returns its operation number.
     pub fn apply(&self, op: &ShardOp) -> CollectionResult<u64> {
         let mut seq = self.seq.lock();
+        let version = self.apply_locked(&mut seq, op)?;
+        let hook = self.forward.lock().clone();
+        if let Some(hook) = hook {
+            hook(op);
+        }
+        Ok(version)
+    }
+
+    fn apply_locked(&self, seq: &mut u64, op: &ShardOp) -> CollectionResult<u64> {
         let version = *seq + 1;
         let mut seg = self.segment.write();
         let mut batch = ShardBatch::default();
         let mut puts: Vec<PointRecord> = Vec::new();
         let mut deletes: Vec<PointId> = Vec::new();
         match op {
-            ShardOp::Upsert(points) => {
+            ShardOp::Upsert(points) | ShardOp::Import(points) => {
+                let import = matches!(op, ShardOp::Import(_));
                 for p in points {
                     let mut vectors = p.vectors.clone();
-                    for spec in seg.specs() {
+                    for spec in seg.specs().filter(|_| !import) {
                         if let Some(v) = vectors.get_mut(&spec.name) {
                             spec.distance.preprocess(v);
                         }
@@ -109,6 +143,7 @@ impl LocalShard {
                 }
             }
             ShardOp::Delete(sel) => deletes = Self::resolve(&seg, sel),
+            ShardOp::Clear => deletes = seg.ids(),
             ShardOp::Payload(sel, change) => {
                 for id in Self::resolve(&seg, sel) {
                     let Some(mut rec) = seg.get(id) else { continue };

@@ -4,6 +4,7 @@
 
 use crate::collection::config::{CollectionConfig, UpdateCollection};
 use crate::collection::registry::AliasAction;
+use crate::collection::replicas::{Layout, LayoutChange};
 use crate::collection::CollectionError;
 use crate::segment::payload_index::FieldType;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,14 @@ pub enum Command {
         name: String,
         dir: String,
         config: CollectionConfig,
+        /// Replicas of each shard, placed by the proposer.
+        #[serde(default)]
+        layout: Box<Layout>,
+    },
+    /// A replica state change or a shard transfer step.
+    ChangeLayout {
+        collection: String,
+        change: LayoutChange,
     },
     UpdateCollection {
         name: String,
@@ -40,6 +49,9 @@ impl std::fmt::Display for Command {
             Command::CreateCollection { name, .. } => write!(f, "create collection {name}"),
             Command::UpdateCollection { name, .. } => write!(f, "update collection {name}"),
             Command::DeleteCollection { name } => write!(f, "delete collection {name}"),
+            Command::ChangeLayout { collection, change } => {
+                write!(f, "layout of {collection}: {change:?}")
+            }
             Command::ChangeAliases { actions } => write!(f, "{} alias actions", actions.len()),
             Command::SetPayloadIndex {
                 collection, field, ..

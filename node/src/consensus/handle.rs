@@ -98,7 +98,7 @@ fn leave_consensus(raft: &Raft) {
 }
 
 /// Loads this peer's id, choosing a random one on first start.
-fn peer_id(db: &RaftStore) -> Result<PeerId, ConsensusError> {
+pub fn peer_id(db: &RaftStore) -> Result<PeerId, ConsensusError> {
     if let Some(id) = db.get_meta::<PeerId>(PEER_ID).map_err(internal)? {
         return Ok(id);
     }
@@ -282,6 +282,20 @@ impl Consensus {
                 self.inner.settings.tick_period_ms * 2,
             ));
             let _ = tokio::time::timeout(pause, metrics.changed()).await;
+        }
+    }
+
+    /// The index of the last log entry this peer applied.
+    pub fn applied_index(&self) -> u64 {
+        let m = self.inner.raft.metrics();
+        let applied = m.borrow().last_applied;
+        applied.map(|l| l.index).unwrap_or(0)
+    }
+
+    /// Waits until this peer applied `index` (or `timeout` passed).
+    pub async fn wait_applied_for(&self, index: u64, timeout: Duration) {
+        if self.applied_index() < index {
+            self.wait_applied(index, Instant::now() + timeout).await;
         }
     }
 
@@ -488,15 +502,18 @@ impl Consensus {
             .map(|_| ())
     }
 
-    /// Shard replicas stored on `peer`. Until shards are placed per peer, every member holds
-    /// a replica of every shard of every collection.
-    fn shards_on(&self, _peer: PeerId) -> usize {
+    /// Shard replicas stored on `peer`, over all collections.
+    fn shards_on(&self, peer: PeerId) -> usize {
         self.inner
             .registry
             .all()
             .iter()
-            .map(|c| c.config().params.shard_number as usize)
+            .map(|c| c.layout().shards_on(peer).len())
             .sum()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow().current_leader == Some(self.id())
     }
 
     /// A member of a cluster that currently has a leader.

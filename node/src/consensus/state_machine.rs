@@ -39,8 +39,16 @@ fn sm_err(e: impl std::error::Error + 'static) -> StorageError {
 /// the proposer; an error means the command changed nothing.
 pub fn apply_command(registry: &Registry, cmd: Command) -> CommandResult {
     let r = match cmd {
-        Command::CreateCollection { name, dir, config } => {
-            registry.create_with(&name, &dir, config).map(|_| true)
+        Command::CreateCollection {
+            name,
+            dir,
+            config,
+            layout,
+        } => registry
+            .create_with(&name, &dir, config, *layout)
+            .map(|_| true),
+        Command::ChangeLayout { collection, change } => {
+            registry.change_layout(&collection, &change).map(|_| true)
         }
         Command::UpdateCollection { name, update } => registry.update(&name, &update).map(|_| true),
         Command::DeleteCollection { name } => registry.delete(&name),

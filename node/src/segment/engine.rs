@@ -129,6 +129,11 @@ impl Segment {
         self.id_map.get(&id).map(|&o| self.record(o))
     }
 
+    /// Ids of all live points, in id order.
+    pub fn ids(&self) -> Vec<PointId> {
+        self.id_map.keys().copied().collect()
+    }
+
     pub fn contains(&self, id: PointId) -> bool {
         self.id_map.contains_key(&id)
     }

@@ -84,7 +84,7 @@ impl WithVector {
 }
 
 /// Vector output: a bare array for an unnamed-vector collection, else an object by name.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum VectorOutput {
     Single(Vec<f32>),

@@ -7,6 +7,7 @@ use std::path::Path;
 
 const COLLECTION: &str = "collection/";
 const ALIAS: &str = "alias/";
+const PEER_ID: &str = "peer_id";
 
 #[derive(Debug)]
 pub struct MetaStore {
@@ -67,5 +68,15 @@ impl MetaStore {
     }
     pub fn aliases(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.list(ALIAS)
+    }
+
+    /// The peer id of a single node: random on first start, then kept.
+    pub fn peer_id(&self) -> Result<u64, StorageError> {
+        if let Some(v) = self.db.get(PEER_ID)? {
+            return Ok(serde_json::from_slice(&v)?);
+        }
+        let id = (rand::random::<u64>() >> 1).max(1);
+        self.put(PEER_ID.to_string(), &id)?;
+        Ok(id)
     }
 }

@@ -4,17 +4,20 @@
 
 mod cluster;
 mod raft;
+mod shards;
 
 use crate::consensus::network::P2P_KEY_HEADER;
 use crate::consensus::Consensus;
 use proto::p2p::cluster_server::ClusterServer;
 use proto::p2p::raft_server::RaftServer;
+use proto::p2p::shards_server::ShardsServer;
 use std::future::Future;
 use tonic::{Request, Status};
 
 /// Serves the p2p API on `listener` until `shutdown` resolves.
 pub async fn serve(
     consensus: Consensus,
+    registry: std::sync::Arc<crate::collection::Registry>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -34,10 +37,15 @@ pub async fn serve(
     let raft = RaftServer::new(raft::RaftService::new(consensus.clone()))
         .max_decoding_message_size(256 << 20);
     let raft = tonic::service::interceptor::InterceptedService::new(raft, check.clone());
+    let shards = ShardsServer::new(shards::ShardsService::new(consensus.clone(), registry))
+        .max_decoding_message_size(crate::cluster::remote::MAX_MESSAGE)
+        .max_encoding_message_size(crate::cluster::remote::MAX_MESSAGE);
+    let shards = tonic::service::interceptor::InterceptedService::new(shards, check.clone());
     let cluster = ClusterServer::with_interceptor(cluster::ClusterService::new(consensus), check);
     tonic::transport::Server::builder()
         .add_service(raft)
         .add_service(cluster)
+        .add_service(shards)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,

@@ -4,9 +4,11 @@ use super::cluster::{commit, CommitTimeout};
 use super::error::{ApiError, ApiResult};
 use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
 use super::AppState;
-use crate::collection::config::{CreateCollection, UpdateCollection};
+use crate::cluster::placement::place;
+use crate::collection::config::{CollectionConfig, CreateCollection, UpdateCollection};
 use crate::collection::registry::AliasActions;
-use crate::consensus::Command;
+use crate::collection::replicas::Layout;
+use crate::consensus::{Command, ConsensusError};
 use crate::segment::payload_index::FieldType;
 use axum::extract::State;
 use axum::response::Response;
@@ -25,6 +27,11 @@ pub async fn list(t: Timer, State(s): State<AppState>) -> Response {
 
 pub async fn get(t: Timer, State(s): State<AppState>, P(name): P<String>) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    // All shards' points; this peer's own when some shard has no reachable replica.
+    let points = match s.router.count(&c, None, Default::default()).await {
+        Ok(n) => n,
+        Err(_) => c.points_count(),
+    };
     let info = blocking(move || {
         let pending = c.pending_index();
         let status = if pending > 0 { "yellow" } else { "green" };
@@ -32,8 +39,8 @@ pub async fn get(t: Timer, State(s): State<AppState>, P(name): P<String>) -> Api
             "status": status,
             "optimizer_status": "ok",
             "indexed_vectors_count": c.indexed_vectors(),
-            "points_count": c.points_count(),
-            "segments_count": c.shards().len(),
+            "points_count": points,
+            "segments_count": c.local_shards().len(),
             "config": c.config(),
             "payload_schema": c.payload_index_info(),
         }))
@@ -62,9 +69,42 @@ pub async fn create(
     req.replication_factor = req.replication_factor.or(d.replication_factor);
     req.write_consistency_factor = req.write_consistency_factor.or(d.write_consistency_factor);
     let config = s.registry.prepare_create(&name, req, shards)?;
+    let layout = Box::new(initial_layout(&s, &config)?);
     let dir = uuid::Uuid::new_v4().to_string();
-    let cmd = Command::CreateCollection { name, dir, config };
-    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
+    let cmd = Command::CreateCollection {
+        name,
+        dir,
+        config,
+        layout,
+    };
+    let done = commit(&s, cmd, q.duration()).await?;
+    if let Some(c) = &s.consensus {
+        // Like Qdrant, answer once every reachable peer knows the new collection.
+        s.router
+            .wait_peers_applied(c.applied_index(), q.duration())
+            .await;
+    }
+    Ok(ok(t, done))
+}
+
+/// Spreads `shard_number × replication_factor` replicas evenly over the cluster's peers (a
+/// replication factor above the number of peers gives every peer one replica of each shard).
+fn initial_layout(s: &AppState, config: &CollectionConfig) -> ApiResult<Layout> {
+    let p = &config.params;
+    let Some(c) = &s.consensus else {
+        return Ok(Layout::single(s.registry.local_peer(), p.shard_number));
+    };
+    let peers: Vec<u64> = c.peers().into_keys().collect();
+    if peers.is_empty() {
+        return Err(ConsensusError::Unavailable(
+            "Service unavailable: this peer has not joined a cluster yet".into(),
+        )
+        .into());
+    }
+    let rf = p.replication_factor.min(peers.len().max(1) as u32);
+    let placement = place(&peers, p.shard_number, rf)
+        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+    Ok(Layout::from_placement(&placement))
 }
 
 pub async fn update(

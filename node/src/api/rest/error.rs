@@ -65,6 +65,7 @@ fn collection_status(e: &CollectionError) -> (StatusCode, String) {
         C::AlreadyExists(_) => (StatusCode::CONFLICT, format!("Wrong input: {e}")),
         C::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
         C::Unsupported(m) => (StatusCode::BAD_REQUEST, format!("Bad request: {m}")),
+        C::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
         C::Storage(_) | C::Task(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Service internal error: {e}"),

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod points;
 pub mod query;
 pub mod service;
+pub mod shards;
 
 use crate::collection::Registry;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub node_id: String,
     /// Present in cluster mode.
     pub consensus: Option<crate::consensus::Consensus>,
+    /// Routes point operations and reads to shard replicas.
+    pub router: crate::cluster::router::Router,
     /// `storage.collection` from the config.
     pub collection_defaults: crate::config::CollectionDefaults,
 }
@@ -53,6 +56,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
                 .delete(collections::delete),
         )
         .route(&format!("{c}/exists"), get(collections::exists))
+        .route(&format!("{c}/cluster"), get(shards::collection_cluster))
         .route(
             &format!("{c}/aliases"),
             get(collections::collection_aliases),

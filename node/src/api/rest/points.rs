@@ -1,8 +1,9 @@
 //! Point writes and point reads by id.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
+use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::AppState;
+use crate::cluster::consistency::Consistency;
 use crate::collection::ops::{selector, PayloadChange, ShardOp, UpsertRequest, VectorInput};
 use crate::collection::query::PointRequest;
 use crate::collection::CollectionError;
@@ -87,17 +88,18 @@ fn sel(
     Ok(selector(points, filter)?)
 }
 
-/// Applies shard operations in order; returns the last operation number.
+/// Applies shard operations in order on every replica; returns the last operation number.
 async fn apply(s: &AppState, name: &str, ops: Vec<ShardOp>) -> ApiResult<u64> {
     let c = s.registry.get(name)?;
-    blocking(move || {
-        let mut last = 0;
-        for op in ops {
-            last = c.apply(op)?;
-        }
-        Ok(last)
-    })
-    .await
+    Ok(s.router.write(&c, ops).await?)
+}
+
+/// `?consistency=` of reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReadParams {
+    #[serde(default)]
+    pub consistency: Consistency,
+    pub timeout: Option<u64>,
 }
 
 /// Qdrant's `UpdateResult`.
@@ -293,12 +295,15 @@ pub async fn get_point(
     t: Timer,
     State(s): State<AppState>,
     P((name, id)): P<(String, String)>,
+    Q(q): Q<ReadParams>,
 ) -> ApiResult<Response> {
     let id = PointId::parse(&id).map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
     let c = s.registry.get(&name)?;
-    let rec =
-        blocking(move || Ok(c.retrieve(&[id], &WithPayload::Bool(true), &WithVector::Bool(true))))
-            .await?;
+    let (wp, wv) = (WithPayload::Bool(true), WithVector::Bool(true));
+    let rec = s
+        .router
+        .retrieve(&c, &[id], &wp, &wv, q.consistency)
+        .await?;
     match rec.into_iter().next() {
         Some(r) => Ok(ok(t, r)),
         None => Err(CollectionError::PointNotFound(id.to_string()).into()),
@@ -309,11 +314,15 @@ pub async fn retrieve(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<PointRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
     let wp = req.with_payload.unwrap_or(WithPayload::Bool(true));
     let wv = req.with_vector.unwrap_or_default();
-    let recs = blocking(move || Ok(c.retrieve(&req.ids, &wp, &wv))).await?;
+    let recs = s
+        .router
+        .retrieve(&c, &req.ids, &wp, &wv, q.consistency)
+        .await?;
     Ok(ok(t, recs))
 }

@@ -1,9 +1,13 @@
-//! Reads: query (nearest, by id, order_by), batches, groups, scroll and count.
+//! Reads: query (nearest, by id, order_by), batches, groups, scroll and count, over all
+//! shards of a collection through the cluster router.
 
 use super::error::ApiResult;
-use super::extract::{blocking, ok, JsonBody, Timer, P};
+use super::extract::{ok, JsonBody, Timer, P, Q};
+use super::points::ReadParams;
 use super::AppState;
-use crate::collection::instance::Search;
+use crate::cluster::consistency::Consistency;
+use crate::cluster::router::Router;
+use crate::collection::local_read::{Scroll, Search};
 use crate::collection::query::{
     check_limit, CountRequest, QueryBatchRequest, QueryGroupsRequest, QueryKind, QueryRequest,
     ScoredPoint, ScrollRequest, ScrollResult,
@@ -16,8 +20,13 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// Runs one query request against a collection (blocking).
-fn run_query(c: &Collection, req: &QueryRequest) -> CollectionResult<Vec<ScoredPoint>> {
+/// Runs one query request against a collection, over all its shards.
+async fn run_query(
+    r: &Router,
+    c: &Arc<Collection>,
+    req: &QueryRequest,
+    consistency: Consistency,
+) -> CollectionResult<Vec<ScoredPoint>> {
     if req.prefetch.is_some() {
         return Err(CollectionError::Unsupported(
             "`prefetch` is not supported yet".into(),
@@ -30,46 +39,39 @@ fn run_query(c: &Collection, req: &QueryRequest) -> CollectionResult<Vec<ScoredP
     let wv = req.with_vector.clone().unwrap_or_default();
     let params = req.params.clone().unwrap_or_default();
     let kind = QueryKind::parse(req.query.as_ref())?;
-    let search = |vector: Vec<f32>, exclude| {
-        c.search(&Search {
-            using: &using,
-            vector,
-            filter: req.filter.as_ref(),
-            limit,
-            offset,
-            ef: params.hnsw_ef,
-            exact: params.exact,
-            score_threshold: req.score_threshold,
-            exclude,
-            with_payload: &wp,
-            with_vector: &wv,
-        })
+    let search = |vector: Vec<f32>, exclude| Search {
+        using: using.clone(),
+        vector,
+        filter: req.filter.clone(),
+        limit,
+        offset,
+        ef: params.hnsw_ef,
+        exact: params.exact,
+        score_threshold: req.score_threshold,
+        exclude,
+        with_payload: wp.clone(),
+        with_vector: wv.clone(),
+    };
+    let scroll = |order_by| Scroll {
+        from: None,
+        limit: offset.saturating_add(limit),
+        filter: req.filter.clone(),
+        order_by,
+        with_payload: wp.clone(),
+        with_vector: wv.clone(),
     };
     match kind {
-        QueryKind::Vector(v) => search(v, None),
-        QueryKind::ById(id) => search(c.vector_of(id, &using)?, Some(id)),
-        QueryKind::None => {
-            let (records, _) = c.scroll(
-                None,
-                offset.saturating_add(limit),
-                req.filter.as_ref(),
-                &wp,
-                &wv,
-            );
-            Ok(records
-                .into_iter()
-                .skip(offset)
-                .map(ScoredPoint::from)
-                .collect())
+        QueryKind::Vector(v) => r.search(c, search(v, None), consistency).await,
+        QueryKind::ById(id) => {
+            let v = r.vector_of(c, id, &using).await?;
+            r.search(c, search(v, Some(id)), consistency).await
         }
-        QueryKind::OrderBy(ob) => {
-            let records = c.scroll_ordered(
-                &ob,
-                offset.saturating_add(limit),
-                req.filter.as_ref(),
-                &wp,
-                &wv,
-            );
+        QueryKind::None | QueryKind::OrderBy(_) => {
+            let order_by = match kind {
+                QueryKind::OrderBy(ob) => Some(ob),
+                _ => None,
+            };
+            let (records, _) = r.scroll(c, scroll(order_by), consistency).await?;
             Ok(records
                 .into_iter()
                 .skip(offset)
@@ -83,10 +85,11 @@ pub async fn query(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
-    let points = blocking(move || Ok(run_query(&c, &req)?)).await?;
+    let points = run_query(&s.router, &c, &req, q.consistency).await?;
     Ok(ok(t, json!({"points": points})))
 }
 
@@ -94,17 +97,18 @@ pub async fn query_batch(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryBatchRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
-    let out = blocking(move || {
-        req.searches
-            .iter()
-            .map(|q| run_query(&c, q).map(|points| json!({"points": points})))
-            .collect::<CollectionResult<Vec<_>>>()
-            .map_err(Into::into)
-    })
-    .await?;
+    let runs = req
+        .searches
+        .iter()
+        .map(|one| run_query(&s.router, &c, one, q.consistency));
+    let mut out = Vec::with_capacity(req.searches.len());
+    for points in futures::future::join_all(runs).await {
+        out.push(json!({"points": points?}));
+    }
     Ok(ok(t, out))
 }
 
@@ -121,53 +125,50 @@ pub async fn query_groups(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryGroupsRequest>,
 ) -> ApiResult<Response> {
     let c: Arc<Collection> = s.registry.get(&name)?;
-    let groups = blocking(move || {
-        let groups_limit = check_limit(req.query.limit, 10)?;
-        let group_size = check_limit(req.group_size, 3)?;
-        let mut q = req.query.clone();
-        // Ask for enough hits to fill the groups, with the payload needed to group them.
-        let user_wp = q.with_payload.clone().unwrap_or_default();
-        q.limit = Some(
-            groups_limit
-                .saturating_mul(group_size)
-                .saturating_mul(8)
-                .max(100)
-                .min(c.points_count().max(1)),
-        );
-        q.offset = None;
-        q.with_payload = Some(WithPayload::Bool(true));
-        let hits = run_query(&c, &q)?;
-        let mut groups: Vec<(Value, Vec<ScoredPoint>)> = Vec::new();
-        for mut hit in hits {
-            let keys: Vec<Value> = hit
-                .payload
-                .as_ref()
-                .map(|p| {
-                    values_at(p, &req.group_by)
-                        .into_iter()
-                        .filter_map(group_key)
-                        .collect()
-                })
-                .unwrap_or_default();
-            hit.payload = hit.payload.as_ref().and_then(|p| user_wp.select(p));
-            for k in keys {
-                match groups.iter().position(|(g, _)| *g == k) {
-                    Some(i) if groups[i].1.len() < group_size => groups[i].1.push(hit.clone()),
-                    Some(_) => {}
-                    None if groups.len() < groups_limit => groups.push((k, vec![hit.clone()])),
-                    None => {}
-                }
+    let groups_limit = check_limit(req.query.limit, 10)?;
+    let group_size = check_limit(req.group_size, 3)?;
+    let mut query = req.query.clone();
+    // Ask for enough hits to fill the groups, with the payload needed to group them.
+    let user_wp = query.with_payload.clone().unwrap_or_default();
+    query.limit = Some(
+        groups_limit
+            .saturating_mul(group_size)
+            .saturating_mul(8)
+            .max(100),
+    );
+    query.offset = None;
+    query.with_payload = Some(WithPayload::Bool(true));
+    let hits = run_query(&s.router, &c, &query, q.consistency).await?;
+    let mut groups: Vec<(Value, Vec<ScoredPoint>)> = Vec::new();
+    for mut hit in hits {
+        let keys: Vec<Value> = hit
+            .payload
+            .as_ref()
+            .map(|p| {
+                values_at(p, &req.group_by)
+                    .into_iter()
+                    .filter_map(group_key)
+                    .collect()
+            })
+            .unwrap_or_default();
+        hit.payload = hit.payload.as_ref().and_then(|p| user_wp.select(p));
+        for k in keys {
+            match groups.iter().position(|(g, _)| *g == k) {
+                Some(i) if groups[i].1.len() < group_size => groups[i].1.push(hit.clone()),
+                Some(_) => {}
+                None if groups.len() < groups_limit => groups.push((k, vec![hit.clone()])),
+                None => {}
             }
         }
-        Ok(groups
-            .into_iter()
-            .map(|(id, hits)| json!({"id": id, "hits": hits}))
-            .collect::<Vec<_>>())
-    })
-    .await?;
+    }
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(id, hits)| json!({"id": id, "hits": hits}))
+        .collect();
     Ok(ok(t, json!({"groups": groups})))
 }
 
@@ -175,39 +176,39 @@ pub async fn scroll(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<ScrollRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
-    let res = blocking(move || {
-        let limit = check_limit(req.limit, 10)?;
-        let wp = req.with_payload.clone().unwrap_or(WithPayload::Bool(true));
-        let wv = req.with_vector.clone().unwrap_or(WithVector::Bool(false));
-        Ok(match &req.order_by {
-            Some(ob) => ScrollResult {
-                points: c.scroll_ordered(ob, limit, req.filter.as_ref(), &wp, &wv),
-                next_page_offset: None,
-            },
-            None => {
-                let (points, next) = c.scroll(req.offset, limit, req.filter.as_ref(), &wp, &wv);
-                ScrollResult {
-                    points,
-                    next_page_offset: next,
-                }
-            }
-        })
-    })
-    .await?;
-    Ok(ok(t, res))
+    let limit = check_limit(req.limit, 10)?;
+    let ordered = req.order_by.is_some();
+    let page = Scroll {
+        from: if ordered { None } else { req.offset },
+        limit,
+        filter: req.filter,
+        order_by: req.order_by,
+        with_payload: req.with_payload.unwrap_or(WithPayload::Bool(true)),
+        with_vector: req.with_vector.unwrap_or(WithVector::Bool(false)),
+    };
+    let (points, next_page_offset) = s.router.scroll(&c, page, q.consistency).await?;
+    Ok(ok(
+        t,
+        ScrollResult {
+            points,
+            next_page_offset,
+        },
+    ))
 }
 
 pub async fn count(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<CountRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
-    let n = blocking(move || Ok(c.count(req.filter.as_ref()))).await?;
+    let n = s.router.count(&c, req.filter, q.consistency).await?;
     Ok(ok(t, json!({"count": n})))
 }
 
@@ -254,10 +255,11 @@ pub async fn search(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<SearchRequestBody>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
-    let q = req.into_query();
-    let points = blocking(move || Ok(run_query(&c, &q)?)).await?;
+    let query = req.into_query();
+    let points = run_query(&s.router, &c, &query, q.consistency).await?;
     Ok(ok(t, points))
 }

@@ -37,7 +37,7 @@ impl Registry {
         for (name, want) in &snap.collections {
             let have = current.collections.get(name).filter(|h| h.dir == want.dir);
             if have.is_none() {
-                self.create_with(name, &want.dir, want.config.clone())?;
+                self.create_with(name, &want.dir, want.config.clone(), want.layout.clone())?;
             }
             self.sync_one(name, have, want)?;
         }
@@ -55,6 +55,11 @@ impl Registry {
         if have.is_some_and(|h| h.config != want.config) {
             let _guard = self.change.lock();
             c.set_config(want.config.clone());
+            self.store(&c)?;
+        }
+        if have.is_some_and(|h| h.layout != want.layout) {
+            let _guard = self.change.lock();
+            c.set_layout(want.layout.clone())?;
             self.store(&c)?;
         }
         let schema = c.payload_schema();
@@ -85,15 +90,15 @@ mod tests {
         )
         .unwrap();
         let cfg = r.prepare_create(name, req, 2).unwrap();
-        r.create_with(name, dir, cfg).unwrap();
+        r.create_with(name, dir, cfg, Default::default()).unwrap();
     }
 
     #[test]
     fn import_makes_metadata_equal() {
         let a_dir = tempfile::tempdir().unwrap();
         let b_dir = tempfile::tempdir().unwrap();
-        let a = Registry::open(a_dir.path()).unwrap();
-        let b = Registry::open(b_dir.path()).unwrap();
+        let a = Registry::open(a_dir.path(), Some(7)).unwrap();
+        let b = Registry::open(b_dir.path(), Some(7)).unwrap();
         create(&a, "kept", "d1", 4);
         create(&a, "recreated", "d2", 8);
         create(&a, "new", "d3", 4);

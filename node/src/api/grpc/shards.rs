@@ -1,0 +1,93 @@
+//! Point operations and reads that other peers route to the replicas held here. Before
+//! acting, a request waits until this peer applied the sender's Raft index, so it knows
+//! every collection and replica the sender knew.
+
+use crate::collection::local_read::ReadRequest;
+use crate::collection::ops::ShardOp;
+use crate::collection::{Collection, CollectionError, Registry};
+use crate::consensus::Consensus;
+use proto::p2p::{
+    HealthReply, HealthRequest, ShardRead, ShardReadReply, ShardUpdate, ShardUpdateReply,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// Longest wait for this peer to catch up with the sender's Raft index.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+pub struct ShardsService {
+    consensus: Consensus,
+    registry: Arc<Registry>,
+}
+
+impl ShardsService {
+    pub fn new(consensus: Consensus, registry: Arc<Registry>) -> Self {
+        ShardsService {
+            consensus,
+            registry,
+        }
+    }
+
+    async fn collection(&self, name: &str, min_applied: u64) -> Result<Arc<Collection>, Status> {
+        self.consensus.wait_applied_for(min_applied, CATCH_UP).await;
+        self.registry.get(name).map_err(status)
+    }
+}
+
+fn status(e: CollectionError) -> Status {
+    match e {
+        CollectionError::NotFound(_) | CollectionError::PointNotFound(_) => {
+            Status::not_found(e.to_string())
+        }
+        CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
+            Status::invalid_argument(m)
+        }
+        CollectionError::Unavailable(m) => Status::failed_precondition(m),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CollectionError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(status)
+}
+
+#[tonic::async_trait]
+impl proto::p2p::shards_server::Shards for ShardsService {
+    async fn update(
+        &self,
+        req: Request<ShardUpdate>,
+    ) -> Result<Response<ShardUpdateReply>, Status> {
+        let req = req.into_inner();
+        let op: ShardOp = serde_json::from_slice(&req.op_json)
+            .map_err(|e| Status::invalid_argument(format!("bad shard operation: {e}")))?;
+        let c = self.collection(&req.collection, req.min_applied).await?;
+        let shard = req.shard_id;
+        let operation_id = blocking(move || c.apply_local(shard, &op)).await?;
+        Ok(Response::new(ShardUpdateReply { operation_id }))
+    }
+
+    async fn read(&self, req: Request<ShardRead>) -> Result<Response<ShardReadReply>, Status> {
+        let req = req.into_inner();
+        let read: ReadRequest = serde_json::from_slice(&req.request_json)
+            .map_err(|e| Status::invalid_argument(format!("bad read request: {e}")))?;
+        let c = self.collection(&req.collection, req.min_applied).await?;
+        let shards = req.shard_ids;
+        let reply = blocking(move || c.read_local(&shards, &read)).await?;
+        let result_json =
+            serde_json::to_vec(&reply).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ShardReadReply { result_json }))
+    }
+
+    async fn health(&self, _req: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+        Ok(Response::new(HealthReply {
+            applied: self.consensus.applied_index(),
+            peer_id: self.consensus.id(),
+        }))
+    }
+}

@@ -1,0 +1,150 @@
+//! Keeps replicas healthy without a human: the Raft leader pings the peers that hold
+//! replicas and marks the replicas of a peer that stopped answering `Dead`; the first active
+//! replica of a shard brings its dead replicas back (a recovery transfer) once their peer
+//! answers again; transfers left behind by a restart or a dead peer are aborted.
+
+use super::router::Router;
+use super::transfer;
+use crate::collection::replicas::{LayoutChange, ReplicaState, Transfer};
+use crate::collection::Collection;
+use parking_lot::Mutex;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Failed health checks in a row before a peer's replicas are marked dead.
+const FAILURES_TO_DEAD: u32 = 3;
+const PING_TIMEOUT: Duration = Duration::from_millis(800);
+
+#[derive(Debug, Default)]
+struct State {
+    /// Consecutive failed health checks per peer.
+    failures: HashMap<u64, u32>,
+}
+
+/// Transfers this peer runs, by (collection, shard).
+type Running = Arc<Mutex<HashSet<(String, u32)>>>;
+
+/// Runs until the process stops, one pass per `period`.
+pub async fn run(router: Router, period: Duration) {
+    let mut state = State::default();
+    let running: Running = Arc::default();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(cs) = router.consensus() else { return };
+        if !cs.is_ready() {
+            continue;
+        }
+        let down = check_health(&router, &mut state).await;
+        for c in router.registry().all() {
+            pass(&router, &c, &down, &running).await;
+        }
+    }
+}
+
+/// Pings every other member; returns those that failed enough checks in a row.
+async fn check_health(router: &Router, state: &mut State) -> BTreeSet<u64> {
+    let Some(cs) = router.consensus() else {
+        return BTreeSet::new();
+    };
+    let me = router.local_peer();
+    let peers: Vec<(u64, String)> = cs.peers().into_iter().filter(|(p, _)| *p != me).collect();
+    let pings = peers
+        .iter()
+        .map(|(p, uri)| router.remote().health(*p, uri, PING_TIMEOUT));
+    let results = futures::future::join_all(pings).await;
+    state
+        .failures
+        .retain(|p, _| peers.iter().any(|(q, _)| q == p));
+    let mut down = BTreeSet::new();
+    for ((peer, _), r) in peers.iter().zip(results) {
+        let n = state.failures.entry(*peer).or_default();
+        *n = if r.is_ok() { 0 } else { *n + 1 };
+        if *n >= FAILURES_TO_DEAD {
+            down.insert(*peer);
+        }
+    }
+    down
+}
+
+async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>, running: &Running) {
+    let me = router.local_peer();
+    let layout = c.layout();
+    let leader = router.consensus().is_some_and(|cs| cs.is_leader());
+    for t in &layout.transfers {
+        let mine_stale = t.from == me && !running.lock().contains(&(c.name.clone(), t.shard_id));
+        let orphaned = leader && (down.contains(&t.from) || down.contains(&t.to));
+        if mine_stale || orphaned {
+            tracing::warn!(collection = %c.name, shard = t.shard_id, "aborting a transfer whose peer is gone");
+            let change = LayoutChange::FinishTransfer {
+                shard_id: t.shard_id,
+                from: t.from,
+                to: t.to,
+                success: false,
+            };
+            if let Err(e) = transfer::commit(router, &c.name, change).await {
+                tracing::warn!(error = %e, "could not abort the transfer");
+            }
+        }
+    }
+    for (shard, replicas) in &layout.replicas {
+        if leader {
+            for (peer, state) in replicas {
+                if down.contains(peer) && *state == ReplicaState::Active {
+                    router.mark_dead(&c.name, *shard, *peer).await;
+                }
+            }
+        }
+        let source = layout
+            .peers_in(*shard, ReplicaState::Active)
+            .first()
+            .copied();
+        if source != Some(me) || layout.transfer_of(*shard).is_some() {
+            continue;
+        }
+        let dead = layout.peers_in(*shard, ReplicaState::Dead);
+        if let Some(target) = dead.into_iter().find(|p| !down.contains(p)) {
+            recover(router, c, *shard, target, running).await;
+        }
+    }
+}
+
+/// Starts a recovery transfer of `shard` to `target` if its peer answers.
+async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64, running: &Running) {
+    let Ok(uri) = router.uri(target) else { return };
+    if router
+        .remote()
+        .health(target, &uri, PING_TIMEOUT)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let t = Transfer {
+        shard_id: shard,
+        from: router.local_peer(),
+        to: target,
+        sync: true,
+        method: "stream_records".into(),
+    };
+    let key = (c.name.clone(), shard);
+    running.lock().insert(key.clone());
+    let start = LayoutChange::StartTransfer {
+        transfer: t.clone(),
+    };
+    if let Err(e) = transfer::commit(router, &c.name, start).await {
+        tracing::warn!(collection = %c.name, shard, error = %e, "could not start recovery");
+        running.lock().remove(&key);
+        return;
+    }
+    tracing::info!(collection = %c.name, shard, to = target, "recovering a dead replica");
+    let (router, c, running) = (router.clone(), c.clone(), running.clone());
+    tokio::spawn(async move {
+        if let Err(e) = transfer::run(router, c, t).await {
+            tracing::warn!(error = %e, "recovery transfer failed; it will be retried");
+        }
+        running.lock().remove(&key);
+    });
+}

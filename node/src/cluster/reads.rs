@@ -1,0 +1,210 @@
+//! Reads across the cluster: fan out through the router, then merge the partial answers
+//! (top hits by score, pages by id, counts summed) and resolve replicas' differences when a
+//! `consistency` asked more than one replica per shard.
+
+use super::consistency::Consistency;
+use super::router::Router;
+use crate::collection::local_read::{
+    sort_by_value, sort_hits, ReadReply, ReadRequest, Scroll, Search,
+};
+use crate::collection::query::{Record, ScoredPoint};
+use crate::collection::{Collection, CollectionError, CollectionResult};
+use crate::segment::filter::Filter;
+use crate::segment::point_id::PointId;
+use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+fn all_shards(c: &Collection) -> Vec<u32> {
+    (0..c.shard_number()).collect()
+}
+
+/// Keeps the items found in enough rounds (first copy wins); one round keeps everything.
+fn resolve<T>(
+    c: &Collection,
+    rounds: Vec<Vec<T>>,
+    consistency: Consistency,
+    id: impl Fn(&T) -> PointId,
+) -> Vec<T> {
+    if rounds.len() == 1 {
+        return rounds.into_iter().next().unwrap_or_default();
+    }
+    let layout = c.layout();
+    let mut seen: HashMap<PointId, usize> = HashMap::new();
+    for r in &rounds {
+        for item in r {
+            *seen.entry(id(item)).or_default() += 1;
+        }
+    }
+    let mut kept = HashMap::new();
+    for item in rounds.into_iter().flatten() {
+        let pid = id(&item);
+        let active = layout
+            .peers_in(
+                c.shard_of(pid),
+                crate::collection::replicas::ReplicaState::Active,
+            )
+            .len();
+        let need = consistency.needed(consistency.replicas(active).min(active.max(1)));
+        if seen[&pid] >= need {
+            kept.entry(pid).or_insert(item);
+        }
+    }
+    kept.into_values().collect()
+}
+
+fn hits(replies: Vec<ReadReply>) -> Vec<ScoredPoint> {
+    replies
+        .into_iter()
+        .flat_map(|r| match r {
+            ReadReply::Hits(h) => h,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn records(replies: Vec<ReadReply>) -> Vec<Record> {
+    replies
+        .into_iter()
+        .flat_map(|r| match r {
+            ReadReply::Records(h) => h,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+impl Router {
+    /// Nearest neighbours over all shards: `offset` skipped, `limit` kept.
+    pub async fn search(
+        &self,
+        c: &Arc<Collection>,
+        s: Search,
+        consistency: Consistency,
+    ) -> CollectionResult<Vec<ScoredPoint>> {
+        let distance = c.check_vector(&s.using, &s.vector)?;
+        let (offset, limit) = (s.offset, s.limit);
+        let rounds = self
+            .read(c, &all_shards(c), consistency, |_| {
+                ReadRequest::Search(s.clone())
+            })
+            .await?;
+        let rounds = rounds.into_iter().map(hits).collect();
+        let mut all = resolve(c, rounds, consistency, |h: &ScoredPoint| h.id);
+        sort_hits(distance, &mut all);
+        Ok(all.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// A page of records (id order, or by `order_by`); returns the next page's first id.
+    pub async fn scroll(
+        &self,
+        c: &Arc<Collection>,
+        s: Scroll,
+        consistency: Consistency,
+    ) -> CollectionResult<(Vec<Record>, Option<PointId>)> {
+        let limit = s.limit;
+        let mut ask = s.clone();
+        if ask.order_by.is_none() {
+            ask.limit = limit.saturating_add(1);
+        }
+        let rounds = self
+            .read(c, &all_shards(c), consistency, |_| {
+                ReadRequest::Scroll(ask.clone())
+            })
+            .await?;
+        let rounds = rounds.into_iter().map(records).collect();
+        let mut page = resolve(c, rounds, consistency, |r: &Record| r.id);
+        match &s.order_by {
+            None => page.sort_by_key(|r| r.id),
+            Some(ob) => sort_by_value(&mut page, ob.direction, |r| {
+                r.order_value.unwrap_or_default()
+            }),
+        }
+        let next = match s.order_by {
+            None => page.get(limit).map(|r| r.id),
+            Some(_) => None,
+        };
+        page.truncate(limit);
+        Ok((page, next))
+    }
+
+    /// Exact count over all shards (with several replicas asked: the largest answer).
+    pub async fn count(
+        &self,
+        c: &Arc<Collection>,
+        filter: Option<Filter>,
+        consistency: Consistency,
+    ) -> CollectionResult<usize> {
+        let rounds = self
+            .read(c, &all_shards(c), consistency, |_| ReadRequest::Count {
+                filter: filter.clone(),
+            })
+            .await?;
+        let totals = rounds.into_iter().map(|r| {
+            r.into_iter()
+                .map(|x| match x {
+                    ReadReply::Count(n) => n,
+                    _ => 0,
+                })
+                .sum::<usize>()
+        });
+        Ok(totals.max().unwrap_or(0))
+    }
+
+    /// Records of `ids` (duplicates once), in the order asked.
+    pub async fn retrieve(
+        &self,
+        c: &Arc<Collection>,
+        ids: &[PointId],
+        wp: &WithPayload,
+        wv: &WithVector,
+        consistency: Consistency,
+    ) -> CollectionResult<Vec<Record>> {
+        let mut by_shard: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+        for id in ids {
+            let list = by_shard.entry(c.shard_of(*id)).or_default();
+            if !list.contains(id) {
+                list.push(*id);
+            }
+        }
+        let shards: Vec<u32> = by_shard.keys().copied().collect();
+        let make = |shards: &[u32]| ReadRequest::Retrieve {
+            ids: shards.iter().flat_map(|s| by_shard[s].clone()).collect(),
+            with_payload: wp.clone(),
+            with_vector: wv.clone(),
+        };
+        let rounds = self.read(c, &shards, consistency, make).await?;
+        let rounds = rounds.into_iter().map(records).collect();
+        let found: HashMap<PointId, Record> = resolve(c, rounds, consistency, |r: &Record| r.id)
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| found.get(id).cloned())
+            .collect())
+    }
+
+    /// The stored vector `using` of a point, for queries by id.
+    pub async fn vector_of(
+        &self,
+        c: &Arc<Collection>,
+        id: PointId,
+        using: &str,
+    ) -> CollectionResult<Vec<f32>> {
+        let wv = WithVector::Names(vec![using.to_string()]);
+        let rec = self
+            .retrieve(c, &[id], &WithPayload::Bool(false), &wv, Consistency::One)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CollectionError::PointNotFound(id.to_string()))?;
+        let missing =
+            || CollectionError::bad(format!("Wrong input: point {id} has no vector `{using}`"));
+        match rec.vector.ok_or_else(missing)? {
+            VectorOutput::Single(v) => Ok(v),
+            VectorOutput::Named(mut m) => m.remove(using).ok_or_else(missing),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The client of other peers' `Shards` service: point operations and reads of the replicas
+//! they hold. One lazily connected channel per peer uri, reused by all calls.
+
+use crate::collection::local_read::{ReadReply, ReadRequest};
+use crate::collection::ops::ShardOp;
+use crate::consensus::network;
+use parking_lot::Mutex;
+use proto::p2p::shards_client::ShardsClient;
+use proto::p2p::{HealthRequest, ShardRead, ShardUpdate};
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// Largest message between peers (a batch of points with their vectors).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// Why a call to a peer failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RemoteError {
+    /// The peer could not be reached or did not answer in time.
+    #[error("peer {0} unreachable: {1}")]
+    Unreachable(u64, String),
+    /// The peer failed to carry out the request.
+    #[error("peer {0}: {1}")]
+    Failed(u64, String),
+    /// The peer refused the request as invalid (the same request would fail anywhere).
+    #[error("peer {0} refused: {1}")]
+    Rejected(u64, String),
+}
+
+/// A peer to call: its id and p2p uri.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    pub id: u64,
+    pub uri: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct Remote {
+    api_key: Option<String>,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+fn status_error(peer: u64, s: tonic::Status) -> RemoteError {
+    use tonic::Code;
+    match s.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            RemoteError::Unreachable(peer, s.message().to_string())
+        }
+        Code::InvalidArgument | Code::NotFound => {
+            RemoteError::Rejected(peer, s.message().to_string())
+        }
+        _ => RemoteError::Failed(peer, s.message().to_string()),
+    }
+}
+
+impl Remote {
+    pub fn new(api_key: Option<String>) -> Remote {
+        Remote {
+            api_key,
+            channels: Mutex::default(),
+        }
+    }
+
+    fn client(&self, peer: u64, uri: &str) -> Result<ShardsClient<Channel>, RemoteError> {
+        let mut m = self.channels.lock();
+        let ch = match m.get(uri) {
+            Some(ch) => ch.clone(),
+            None => {
+                let ch = network::channel(uri)
+                    .map_err(|e| RemoteError::Unreachable(peer, e.to_string()))?;
+                m.insert(uri.to_string(), ch.clone());
+                ch
+            }
+        };
+        Ok(ShardsClient::new(ch)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
+    }
+
+    fn request<T>(&self, msg: T, timeout: Duration) -> tonic::Request<T> {
+        network::request(msg, self.api_key.as_deref(), timeout)
+    }
+
+    /// Applies `op` to the peer's replica of `shard`; returns its operation number.
+    pub async fn update(
+        &self,
+        to: Peer<'_>,
+        collection: &str,
+        shard: u32,
+        op: &ShardOp,
+        min_applied: u64,
+        timeout: Duration,
+    ) -> Result<u64, RemoteError> {
+        let Peer { id: peer, uri } = to;
+        let msg = ShardUpdate {
+            collection: collection.to_string(),
+            shard_id: shard,
+            op_json: serde_json::to_vec(op)
+                .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
+            min_applied,
+        };
+        let reply = self
+            .client(peer, uri)?
+            .update(self.request(msg, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        Ok(reply.into_inner().operation_id)
+    }
+
+    /// Runs a read on the peer's replicas of `shards`.
+    pub async fn read(
+        &self,
+        to: Peer<'_>,
+        collection: &str,
+        shards: &[u32],
+        req: &ReadRequest,
+        min_applied: u64,
+        timeout: Duration,
+    ) -> Result<ReadReply, RemoteError> {
+        let Peer { id: peer, uri } = to;
+        let msg = ShardRead {
+            collection: collection.to_string(),
+            shard_ids: shards.to_vec(),
+            request_json: serde_json::to_vec(req)
+                .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
+            min_applied,
+        };
+        let reply = self
+            .client(peer, uri)?
+            .read(self.request(msg, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        serde_json::from_slice(&reply.into_inner().result_json)
+            .map_err(|e| RemoteError::Failed(peer, format!("bad read reply: {e}")))
+    }
+
+    /// The peer's applied Raft index, if it answers within `timeout`.
+    pub async fn health(
+        &self,
+        peer: u64,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<u64, RemoteError> {
+        let reply = self
+            .client(peer, uri)?
+            .health(self.request(HealthRequest {}, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        Ok(reply.into_inner().applied)
+    }
+}

@@ -1,0 +1,388 @@
+//! Routes point operations and reads to the replicas of each shard. Writes go to every
+//! active and partial replica in parallel and need `write_consistency_factor` active
+//! acknowledgements; a replica that fails a write is marked `Dead` through consensus. Reads
+//! ask one active replica per shard (the local one first, another one if it fails), or more
+//! when a `consistency` is given, and the partial answers are merged here.
+
+use super::consistency::Consistency;
+use super::remote::{Peer, Remote, RemoteError};
+use crate::collection::local_read::{ReadReply, ReadRequest};
+use crate::collection::ops::ShardOp;
+use crate::collection::replicas::{LayoutChange, ReplicaState};
+use crate::collection::{Collection, CollectionError, CollectionResult, Registry};
+use crate::consensus::{Command, Consensus, Proposal};
+use futures::future::join_all;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a peer may take to apply a write or answer a read.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Arc<Registry>,
+    consensus: Option<Consensus>,
+    remote: Remote,
+    /// Rotates the choice among remote replicas so reads spread over them.
+    turn: AtomicUsize,
+    /// Transfers this peer runs as source: (collection, shard) -> (points sent, total).
+    progress: parking_lot::Mutex<HashMap<(String, u32), (usize, usize)>>,
+}
+
+/// Shards assigned to each peer for one read.
+type Plan = BTreeMap<u64, Vec<u32>>;
+
+/// Runs a local replica's part on the blocking pool, with the errors a remote call has.
+async fn on_local<T: Send + 'static>(
+    peer: u64,
+    f: impl FnOnce() -> CollectionResult<T> + Send + 'static,
+) -> Result<T, RemoteError> {
+    let r = tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RemoteError::Failed(peer, e.to_string()))?;
+    r.map_err(|e| match e {
+        CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
+            RemoteError::Rejected(peer, m)
+        }
+        other => RemoteError::Failed(peer, other.to_string()),
+    })
+}
+
+impl Router {
+    pub fn new(registry: Arc<Registry>, consensus: Option<Consensus>) -> Router {
+        let key = consensus
+            .as_ref()
+            .and_then(|c| c.settings().p2p_api_key.clone());
+        Router {
+            inner: Arc::new(Inner {
+                registry,
+                consensus,
+                remote: Remote::new(key),
+                turn: AtomicUsize::new(0),
+                progress: Default::default(),
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    pub fn consensus(&self) -> Option<&Consensus> {
+        self.inner.consensus.as_ref()
+    }
+
+    pub fn remote(&self) -> &Remote {
+        &self.inner.remote
+    }
+
+    pub fn progress(&self) -> parking_lot::MutexGuard<'_, HashMap<(String, u32), (usize, usize)>> {
+        self.inner.progress.lock()
+    }
+
+    pub fn local_peer(&self) -> u64 {
+        self.inner.registry.local_peer()
+    }
+
+    fn applied(&self) -> u64 {
+        self.consensus().map(|c| c.applied_index()).unwrap_or(0)
+    }
+
+    /// The p2p uri of a peer.
+    pub fn uri(&self, peer: u64) -> Result<String, RemoteError> {
+        self.consensus()
+            .and_then(|c| c.peers().remove(&peer))
+            .ok_or_else(|| RemoteError::Unreachable(peer, "not a cluster member".into()))
+    }
+
+    /// Applies operations in order; returns the last operation number.
+    pub async fn write(&self, c: &Arc<Collection>, ops: Vec<ShardOp>) -> CollectionResult<u64> {
+        let mut last = 0;
+        for op in ops {
+            let parts = c.split(op);
+            let writes = parts
+                .into_iter()
+                .map(|(shard, op)| self.write_shard(c, shard, Arc::new(op)));
+            for r in join_all(writes).await {
+                last = last.max(r?);
+            }
+        }
+        Ok(last)
+    }
+
+    async fn update_one(
+        &self,
+        c: &Arc<Collection>,
+        peer: u64,
+        shard: u32,
+        op: Arc<ShardOp>,
+    ) -> Result<u64, RemoteError> {
+        if peer == self.local_peer() {
+            let c = c.clone();
+            return on_local(peer, move || c.apply_local(shard, &op)).await;
+        }
+        let uri = self.uri(peer)?;
+        let applied = self.applied();
+        self.inner
+            .remote
+            .update(
+                Peer {
+                    id: peer,
+                    uri: &uri,
+                },
+                &c.name,
+                shard,
+                &op,
+                applied,
+                CALL_TIMEOUT,
+            )
+            .await
+    }
+
+    async fn write_shard(
+        &self,
+        c: &Arc<Collection>,
+        shard: u32,
+        op: Arc<ShardOp>,
+    ) -> CollectionResult<u64> {
+        let layout = c.layout();
+        let replicas = layout.replicas.get(&shard).cloned().unwrap_or_default();
+        let targets: Vec<(u64, ReplicaState)> = replicas
+            .iter()
+            .filter(|(_, s)| **s != ReplicaState::Dead)
+            .map(|(p, s)| (*p, *s))
+            .collect();
+        let sends = targets
+            .iter()
+            .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone()));
+        let results = join_all(sends).await;
+        let mut acks = 0;
+        let mut version = 0;
+        let mut errors = Vec::new();
+        let mut rejected = None;
+        for ((peer, state), r) in targets.iter().zip(results) {
+            match (state, r) {
+                (ReplicaState::Active, Ok(v)) => {
+                    acks += 1;
+                    version = version.max(v);
+                }
+                (ReplicaState::Active, Err(e)) => {
+                    match &e {
+                        RemoteError::Rejected(_, m) => rejected = Some(m.clone()),
+                        _ => self.mark_dead(&c.name, shard, *peer).await,
+                    }
+                    errors.push(e.to_string());
+                }
+                (_, Err(e)) => {
+                    tracing::debug!(collection = %c.name, shard, error = %e, "write to a partial replica failed")
+                }
+                (_, Ok(_)) => {}
+            }
+        }
+        let wcf =
+            (c.config().params.write_consistency_factor as usize).clamp(1, replicas.len().max(1));
+        if acks >= wcf {
+            return Ok(version);
+        }
+        if let (0, Some(m)) = (acks, rejected) {
+            return Err(CollectionError::BadInput(m));
+        }
+        let active = targets
+            .iter()
+            .filter(|(_, s)| *s == ReplicaState::Active)
+            .count();
+        Err(CollectionError::Unavailable(format!(
+            "Service unavailable: write_consistency_factor {wcf} not reached for shard {shard} of `{}`: {acks} of {active} active replicas acknowledged{}",
+            c.name,
+            if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
+        )))
+    }
+
+    /// Waits until every member that answers has applied `index` (or `timeout` passed).
+    pub async fn wait_peers_applied(&self, index: u64, timeout: Duration) {
+        let Some(cs) = self.consensus() else { return };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me = self.local_peer();
+        for (peer, uri) in cs.peers().into_iter().filter(|(p, _)| *p != me) {
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let probe = self
+                    .inner
+                    .remote
+                    .health(peer, &uri, left.min(Duration::from_secs(1)));
+                match probe.await {
+                    Ok(applied) if applied < index && !left.is_zero() => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Marks a replica `Dead` through consensus (never the last active one).
+    pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64) {
+        let Some(cs) = self.consensus() else { return };
+        let cmd = Command::ChangeLayout {
+            collection: collection.to_string(),
+            change: LayoutChange::SetState {
+                shard_id: shard,
+                peer_id: peer,
+                state: ReplicaState::Dead,
+                from: Some(ReplicaState::Active),
+            },
+        };
+        let proposal = Proposal::Command {
+            command: Box::new(cmd),
+        };
+        match cs.submit(proposal, Duration::from_secs(10)).await {
+            Ok(_) => tracing::warn!(collection, shard, peer, "replica marked dead"),
+            Err(e) => {
+                tracing::warn!(collection, shard, peer, error = %e, "could not mark replica dead")
+            }
+        }
+    }
+
+    /// Active replicas of `shard` in the order reads try them: this peer first, then the
+    /// others rotated so load spreads.
+    fn candidates(&self, c: &Collection, shard: u32, turn: usize) -> Vec<u64> {
+        let mut active = c.layout().peers_in(shard, ReplicaState::Active);
+        let me = self.local_peer();
+        let mut out: Vec<u64> = active.iter().copied().filter(|p| *p == me).collect();
+        active.retain(|p| *p != me);
+        if !active.is_empty() {
+            let n = active.len();
+            active.rotate_left((turn + shard as usize) % n);
+        }
+        out.extend(active);
+        out
+    }
+
+    async fn read_one(
+        &self,
+        c: &Arc<Collection>,
+        peer: u64,
+        shards: Vec<u32>,
+        req: Arc<ReadRequest>,
+    ) -> Result<ReadReply, RemoteError> {
+        if peer == self.local_peer() {
+            let c = c.clone();
+            return on_local(peer, move || c.read_local(&shards, &req)).await;
+        }
+        let uri = self.uri(peer)?;
+        let applied = self.applied();
+        self.inner
+            .remote
+            .read(
+                Peer {
+                    id: peer,
+                    uri: &uri,
+                },
+                &c.name,
+                &shards,
+                &req,
+                applied,
+                CALL_TIMEOUT,
+            )
+            .await
+    }
+
+    /// Runs a read over `shards` and returns the partial answers of each round: one round
+    /// per replica the consistency asks for. `make` builds the request for a set of shards.
+    pub async fn read(
+        &self,
+        c: &Arc<Collection>,
+        shards: &[u32],
+        consistency: Consistency,
+        make: impl Fn(&[u32]) -> ReadRequest,
+    ) -> CollectionResult<Vec<Vec<ReadReply>>> {
+        let turn = self.inner.turn.fetch_add(1, Ordering::Relaxed);
+        let mut lists = BTreeMap::new();
+        let mut rounds = 1;
+        for &s in shards {
+            let cands = self.candidates(c, s, turn);
+            if cands.is_empty() {
+                return Err(CollectionError::Unavailable(format!(
+                    "Service unavailable: no active replica of shard {s} of `{}`",
+                    c.name
+                )));
+            }
+            let k = consistency.replicas(cands.len());
+            if k > cands.len() {
+                return Err(CollectionError::Unavailable(format!(
+                    "Service unavailable: consistency needs {k} replicas of shard {s}, {} active",
+                    cands.len()
+                )));
+            }
+            rounds = rounds.max(k);
+            lists.insert(s, (k, cands));
+        }
+        let mut out = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let mut plan = Plan::new();
+            for (s, (k, cands)) in &lists {
+                if round < *k {
+                    plan.entry(cands[round]).or_default().push(*s);
+                }
+            }
+            // Only the first round falls back to the replicas no round uses.
+            let spare = |s: u32| -> Vec<u64> {
+                let (k, cands) = &lists[&s];
+                if round == 0 {
+                    cands[(*k).max(1)..].to_vec()
+                } else {
+                    Vec::new()
+                }
+            };
+            out.push(self.run_plan(c, plan, &make, spare).await?);
+        }
+        Ok(out)
+    }
+
+    async fn run_plan(
+        &self,
+        c: &Arc<Collection>,
+        mut plan: Plan,
+        make: &impl Fn(&[u32]) -> ReadRequest,
+        spare: impl Fn(u32) -> Vec<u64>,
+    ) -> CollectionResult<Vec<ReadReply>> {
+        let mut replies = Vec::new();
+        let mut tried: BTreeMap<u32, usize> = BTreeMap::new();
+        while !plan.is_empty() {
+            let calls = plan.iter().map(|(peer, shards)| {
+                let req = Arc::new(make(shards));
+                self.read_one(c, *peer, shards.clone(), req)
+            });
+            let results = join_all(calls).await;
+            let mut next = Plan::new();
+            for ((peer, shards), r) in plan.into_iter().zip(results) {
+                match r {
+                    Ok(reply) => replies.push(reply),
+                    Err(e) => {
+                        tracing::warn!(collection = %c.name, peer, error = %e, "read failed, trying another replica");
+                        for s in shards {
+                            let n = tried.entry(s).or_default();
+                            let Some(p) = spare(s).get(*n).copied() else {
+                                return Err(CollectionError::Unavailable(format!(
+                                    "Service unavailable: no replica of shard {s} of `{}` answered: {e}",
+                                    c.name
+                                )));
+                            };
+                            *n += 1;
+                            next.entry(p).or_default().push(s);
+                        }
+                    }
+                }
+            }
+            plan = next;
+        }
+        Ok(replies)
+    }
+}

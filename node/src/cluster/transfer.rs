@@ -1,0 +1,164 @@
+//! A shard transfer, run by the source peer: the target replica (already `Partial` through
+//! consensus) is cleared, then filled with the source's points in id-ordered batches while
+//! every write the source applies is forwarded to it too. Batches and forwarded writes are
+//! sent under the source shard's write lock, so the target sees them in the order the
+//! source applied them. The switch to `Active` goes through consensus.
+
+use super::remote::Peer;
+use super::router::Router;
+use crate::collection::ops::{NewPoint, ShardOp};
+use crate::collection::replicas::{LayoutChange, Transfer};
+use crate::collection::shard::{Forward, LocalShard};
+use crate::collection::Collection;
+use crate::consensus::{Command, Proposal};
+use crate::segment::point_id::PointId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Points per batch sent to the target.
+const BATCH: usize = 512;
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Copies the shard to the target and commits the outcome; returns points copied.
+pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usize, String> {
+    let started = Instant::now();
+    let r = router.clone();
+    let (c2, t2) = (c.clone(), t.clone());
+    let copied = tokio::task::spawn_blocking(move || copy(&r, &c2, &t2))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    let success = copied.is_ok();
+    let change = LayoutChange::FinishTransfer {
+        shard_id: t.shard_id,
+        from: t.from,
+        to: t.to,
+        success,
+    };
+    let finish = commit(&router, &c.name, change).await;
+    if let Ok(shard) = c.local_shard(t.shard_id) {
+        shard.with_writes_paused(|s| s.set_forward(None));
+    }
+    router.progress().remove(&(c.name.clone(), t.shard_id));
+    let n = copied?;
+    finish?;
+    tracing::info!(
+        collection = %c.name, shard = t.shard_id, to = t.to, points = n,
+        secs = started.elapsed().as_secs_f64(), "shard transfer finished"
+    );
+    Ok(n)
+}
+
+/// Commits a layout change through consensus.
+pub async fn commit(router: &Router, collection: &str, change: LayoutChange) -> Result<(), String> {
+    let cs = router.consensus().ok_or("cluster mode is off")?;
+    let cmd = Command::ChangeLayout {
+        collection: collection.to_string(),
+        change,
+    };
+    let p = Proposal::Command {
+        command: Box::new(cmd),
+    };
+    cs.submit(p, Duration::from_secs(10))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn send(
+    router: &Router,
+    uri: &str,
+    c: &Collection,
+    t: &Transfer,
+    op: &ShardOp,
+) -> Result<(), String> {
+    let handle = tokio::runtime::Handle::current();
+    let applied = router.consensus().map(|c| c.applied_index()).unwrap_or(0);
+    let call = router.remote().update(
+        Peer { id: t.to, uri },
+        &c.name,
+        t.shard_id,
+        op,
+        applied,
+        SEND_TIMEOUT,
+    );
+    handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn batch(shard: &LocalShard, from: Option<PointId>) -> (Vec<NewPoint>, Option<PointId>) {
+    let seg = shard.segment();
+    let offsets = seg.scroll(from, BATCH + 1, None);
+    let mut points: Vec<NewPoint> = offsets
+        .iter()
+        .map(|&o| {
+            let r = seg.record(o);
+            NewPoint {
+                id: r.id,
+                vectors: r.vectors,
+                payload: r.payload,
+            }
+        })
+        .collect();
+    let next = (points.len() > BATCH)
+        .then(|| points.pop().map(|p| p.id))
+        .flatten();
+    (points, next)
+}
+
+/// Runs on a blocking thread (it blocks on the sends).
+fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<usize, String> {
+    let shard = c.local_shard(t.shard_id).map_err(|e| e.to_string())?;
+    let uri = router.uri(t.to).map_err(|e| e.to_string())?;
+    let failed = Arc::new(AtomicBool::new(false));
+    let hook: Forward = {
+        let (router, uri, failed) = (router.clone(), uri.clone(), failed.clone());
+        let (name, t) = (c.name.clone(), t.clone());
+        Arc::new(move |op: &ShardOp| {
+            if failed.load(Ordering::Relaxed) {
+                return;
+            }
+            let Ok(c) = router.registry().get(&name) else {
+                return;
+            };
+            if let Err(e) = send(&router, &uri, &c, &t, op) {
+                tracing::warn!(error = %e, "forwarding a write to the transfer target failed");
+                failed.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+    let total = shard.segment().len();
+    shard.with_writes_paused(|s| {
+        send(router, &uri, c, t, &ShardOp::Clear)?;
+        s.set_forward(Some(hook));
+        Ok::<(), String>(())
+    })?;
+    let key = (c.name.clone(), t.shard_id);
+    let mut from = None;
+    let mut copied = 0;
+    loop {
+        if failed.load(Ordering::Relaxed) {
+            return Err("the target missed a forwarded write".into());
+        }
+        let next = shard.with_writes_paused(|s| {
+            let (points, next) = batch(s, from);
+            let n = points.len();
+            if n > 0 {
+                send(router, &uri, c, t, &ShardOp::Import(points))?;
+            }
+            Ok::<_, String>((n, next))
+        })?;
+        copied += next.0;
+        router
+            .progress()
+            .insert(key.clone(), (copied, total.max(copied)));
+        match next.1 {
+            Some(id) => from = Some(id),
+            None => break,
+        }
+    }
+    if failed.load(Ordering::Relaxed) {
+        return Err("the target missed a forwarded write".into());
+    }
+    Ok(copied)
+}

@@ -1,0 +1,262 @@
+//! Reads of the shards held on this peer. Each returns a partial answer (a shard's top hits,
+//! a page of ids) that the cluster router merges with the answers of other peers.
+
+use super::error::{CollectionError, CollectionResult};
+use super::instance::Collection;
+use super::ops::check_dim;
+use super::query::{Direction, OrderBy, Record, ScoredPoint};
+use super::shard::LocalShard;
+use crate::segment::distance::Distance;
+use crate::segment::engine::SearchRequest;
+use crate::segment::filter::Filter;
+use crate::segment::point_id::PointId;
+use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use crate::segment::Segment;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A nearest-neighbour search; also its wire form between peers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Search {
+    pub using: String,
+    pub vector: Vec<f32>,
+    pub filter: Option<Filter>,
+    pub limit: usize,
+    pub offset: usize,
+    pub ef: Option<usize>,
+    pub exact: bool,
+    pub score_threshold: Option<f32>,
+    pub exclude: Option<PointId>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+}
+
+/// A scroll page request (id order, or by a payload field); the wire form too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scroll {
+    pub from: Option<PointId>,
+    pub limit: usize,
+    pub filter: Option<Filter>,
+    pub order_by: Option<OrderBy>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+}
+
+fn vector_output(seg: &Segment, o: u32, with: &WithVector, unnamed: bool) -> Option<VectorOutput> {
+    if !with.any() {
+        return None;
+    }
+    let mut rec = seg.record(o).vectors;
+    rec.retain(|name, _| {
+        with.wants(name) || (name.is_empty() && matches!(with, WithVector::Bool(true)))
+    });
+    Some(VectorOutput::from_named(rec, unnamed))
+}
+
+fn to_record(seg: &Segment, o: u32, wp: &WithPayload, wv: &WithVector, unnamed: bool) -> Record {
+    Record {
+        id: seg.id_of(o),
+        payload: wp.select(seg.payload(o)),
+        vector: vector_output(seg, o, wv, unnamed),
+        order_value: None,
+    }
+}
+
+/// Sort key of a search hit: smaller is better, ties broken by id.
+pub fn hit_order(distance: Distance, p: &ScoredPoint) -> (f32, PointId) {
+    (distance.to_order(p.score), p.id)
+}
+
+/// Sorts hits best first.
+pub fn sort_hits(distance: Distance, hits: &mut [ScoredPoint]) {
+    hits.sort_by(|a, b| {
+        let (sa, ia) = hit_order(distance, a);
+        let (sb, ib) = hit_order(distance, b);
+        sa.total_cmp(&sb).then(ia.cmp(&ib))
+    });
+}
+
+pub fn sort_by_value<T>(v: &mut [T], dir: Direction, key: impl Fn(&T) -> f64) {
+    v.sort_by(|a, b| {
+        let o = key(a).total_cmp(&key(b));
+        if dir == Direction::Desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+}
+
+impl Collection {
+    fn pick(&self, shards: &[u32]) -> CollectionResult<Vec<Arc<LocalShard>>> {
+        shards.iter().map(|s| self.local_shard(*s)).collect()
+    }
+
+    /// Checks a query vector against the collection; returns its distance.
+    pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<Distance> {
+        let specs = self.config().params.vectors.specs();
+        let spec = specs.iter().find(|s| s.name == using).ok_or_else(|| {
+            CollectionError::bad(format!(
+                "Wrong input: Not existing vector name error: {using}"
+            ))
+        })?;
+        check_dim(spec, v)?;
+        Ok(spec.distance)
+    }
+
+    /// The best `offset + limit` hits of the given local shards, best first.
+    pub fn search_local(&self, shards: &[u32], s: &Search) -> CollectionResult<Vec<ScoredPoint>> {
+        let distance = self.check_vector(&s.using, &s.vector)?;
+        let unnamed = self.unnamed();
+        let mut q = s.vector.clone();
+        distance.preprocess(&mut q);
+        let top = s
+            .offset
+            .saturating_add(s.limit)
+            .saturating_add(usize::from(s.exclude.is_some()));
+        let mut all = Vec::new();
+        for shard in self.pick(shards)? {
+            let seg = shard.segment();
+            let req = SearchRequest {
+                vector_name: &s.using,
+                vector: &q,
+                filter: s.filter.as_ref(),
+                top: top.min(seg.len()),
+                ef: s.ef,
+                exact: s.exact,
+                score_threshold: s.score_threshold,
+            };
+            for (o, score) in seg.search(&req) {
+                if Some(seg.id_of(o)) == s.exclude {
+                    continue;
+                }
+                all.push(ScoredPoint {
+                    id: seg.id_of(o),
+                    version: seg.version_of(o),
+                    score,
+                    payload: s.with_payload.select(seg.payload(o)),
+                    vector: vector_output(&seg, o, &s.with_vector, unnamed),
+                    order_value: None,
+                });
+            }
+        }
+        sort_hits(distance, &mut all);
+        all.truncate(top);
+        Ok(all)
+    }
+
+    /// Up to `limit` records of the given local shards, in id order or by `order_by`.
+    pub fn scroll_local(&self, shards: &[u32], r: &Scroll) -> CollectionResult<Vec<Record>> {
+        let unnamed = self.unnamed();
+        let mut page: Vec<Record> = Vec::new();
+        for shard in self.pick(shards)? {
+            let seg = shard.segment();
+            let offsets = match &r.order_by {
+                None => seg.scroll(r.from, r.limit, r.filter.as_ref()),
+                Some(ob) => ordered(&seg, ob, r.limit, r.filter.as_ref()),
+            };
+            for o in offsets {
+                let mut rec = to_record(&seg, o, &r.with_payload, &r.with_vector, unnamed);
+                if let Some(ob) = &r.order_by {
+                    rec.order_value = seg.order_value(o, &ob.key);
+                }
+                page.push(rec);
+            }
+        }
+        match &r.order_by {
+            None => page.sort_by_key(|r| r.id),
+            Some(ob) => sort_by_value(&mut page, ob.direction, |r| {
+                r.order_value.unwrap_or_default()
+            }),
+        }
+        page.truncate(r.limit);
+        Ok(page)
+    }
+
+    pub fn count_local(&self, shards: &[u32], filter: Option<&Filter>) -> CollectionResult<usize> {
+        Ok(self
+            .pick(shards)?
+            .iter()
+            .map(|s| s.segment().count(filter))
+            .sum())
+    }
+
+    /// Records of the given ids held in local shards.
+    pub fn retrieve_local(
+        &self,
+        ids: &[PointId],
+        wp: &WithPayload,
+        wv: &WithVector,
+    ) -> CollectionResult<Vec<Record>> {
+        let unnamed = self.unnamed();
+        let mut out = Vec::new();
+        for &id in ids {
+            let shard = self.local_shard(self.shard_of(id))?;
+            let seg = shard.segment();
+            if let Some(o) = seg.offset_of(id) {
+                out.push(to_record(&seg, o, wp, wv, unnamed));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Offsets of points with a numeric `ob.key`, best `limit` in the asked direction.
+fn ordered(seg: &Segment, ob: &OrderBy, limit: usize, filter: Option<&Filter>) -> Vec<u32> {
+    let mut local: Vec<(f64, u32)> = seg
+        .filtered(filter)
+        .into_iter()
+        .filter_map(|o| Some((seg.order_value(o, &ob.key)?, o)))
+        .filter(|(v, _)| match (ob.start_from, ob.direction) {
+            (None, _) => true,
+            (Some(s), Direction::Asc) => *v >= s,
+            (Some(s), Direction::Desc) => *v <= s,
+        })
+        .collect();
+    sort_by_value(&mut local, ob.direction, |x| x.0);
+    local.truncate(limit);
+    local.into_iter().map(|x| x.1).collect()
+}
+
+/// A read of some local shards; the wire form between peers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadRequest {
+    Search(Search),
+    Scroll(Scroll),
+    Count {
+        filter: Option<Filter>,
+    },
+    Retrieve {
+        ids: Vec<PointId>,
+        with_payload: WithPayload,
+        with_vector: WithVector,
+    },
+}
+
+/// The partial answer of one peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadReply {
+    Hits(Vec<ScoredPoint>),
+    Records(Vec<Record>),
+    Count(usize),
+}
+
+impl Collection {
+    /// Runs a read on the given local shards (for `Retrieve`: the shards of its ids).
+    pub fn read_local(&self, shards: &[u32], r: &ReadRequest) -> CollectionResult<ReadReply> {
+        Ok(match r {
+            ReadRequest::Search(s) => ReadReply::Hits(self.search_local(shards, s)?),
+            ReadRequest::Scroll(s) => ReadReply::Records(self.scroll_local(shards, s)?),
+            ReadRequest::Count { filter } => {
+                ReadReply::Count(self.count_local(shards, filter.as_ref())?)
+            }
+            ReadRequest::Retrieve {
+                ids,
+                with_payload,
+                with_vector,
+            } => ReadReply::Records(self.retrieve_local(ids, with_payload, with_vector)?),
+        })
+    }
+}

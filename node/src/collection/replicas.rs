@@ -1,0 +1,357 @@
+//! Where a collection's shards live: the replicas of each shard with their state, and the
+//! shard transfers in progress. Kept in consensus, so it is the same on every peer.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A replica's state, with Qdrant's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaState {
+    /// Up to date; serves reads and writes.
+    Active,
+    /// Missed writes or failed a health check: no traffic until it is synced again.
+    Dead,
+    /// Being filled by a transfer: receives writes, serves no reads.
+    Partial,
+}
+
+/// A shard transfer as `GET /collections/{name}/cluster` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub shard_id: u32,
+    pub from: u64,
+    pub to: u64,
+    /// True when the source keeps its replica (replication, recovery), false for a move.
+    pub sync: bool,
+    pub method: String,
+}
+
+/// Replicas per shard (shard id -> peer id -> state) and running transfers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    #[serde(with = "as_pairs")]
+    pub replicas: BTreeMap<u32, BTreeMap<u64, ReplicaState>>,
+    #[serde(default)]
+    pub transfers: Vec<Transfer>,
+}
+
+impl Layout {
+    /// All replicas `Active` where a placement (peers of each shard) puts them.
+    pub fn from_placement(placement: &[Vec<u64>]) -> Layout {
+        let replicas = placement
+            .iter()
+            .enumerate()
+            .map(|(shard, peers)| {
+                let set = peers.iter().map(|p| (*p, ReplicaState::Active)).collect();
+                (shard as u32, set)
+            })
+            .collect();
+        Layout {
+            replicas,
+            transfers: Vec::new(),
+        }
+    }
+
+    /// All shards on one peer: a single-node collection.
+    pub fn single(peer: u64, shard_number: u32) -> Layout {
+        let placement: Vec<Vec<u64>> = (0..shard_number).map(|_| vec![peer]).collect();
+        Layout::from_placement(&placement)
+    }
+
+    pub fn state(&self, shard: u32, peer: u64) -> Option<ReplicaState> {
+        self.replicas.get(&shard)?.get(&peer).copied()
+    }
+
+    /// Peers holding `shard` in `state`, in peer id order.
+    pub fn peers_in(&self, shard: u32, state: ReplicaState) -> Vec<u64> {
+        self.replicas
+            .get(&shard)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, s)| **s == state)
+                    .map(|(p, _)| *p)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Shards with a replica on `peer`.
+    pub fn shards_on(&self, peer: u64) -> Vec<u32> {
+        self.replicas
+            .iter()
+            .filter(|(_, m)| m.contains_key(&peer))
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    pub fn transfer_of(&self, shard: u32) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.shard_id == shard)
+    }
+}
+
+/// Maps with integer keys as lists of pairs: JSON object keys are strings, which serde
+/// cannot turn back into integers inside the internally tagged `Command`.
+mod as_pairs {
+    use super::ReplicaState;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    type Pairs = Vec<(u32, Vec<(u64, ReplicaState)>)>;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<u32, BTreeMap<u64, ReplicaState>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let v: Pairs = m
+            .iter()
+            .map(|(k, r)| (*k, r.iter().map(|(p, st)| (*p, *st)).collect()))
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u32, BTreeMap<u64, ReplicaState>>, D::Error> {
+        let v = Pairs::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(k, r)| (k, r.into_iter().collect()))
+            .collect())
+    }
+}
+
+/// A change of the layout, applied in log order on every peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum LayoutChange {
+    /// Sets a replica's state if it currently is `from` (any state when `from` is empty).
+    /// Refused when it would leave the shard without an active replica.
+    SetState {
+        shard_id: u32,
+        peer_id: u64,
+        state: ReplicaState,
+        from: Option<ReplicaState>,
+    },
+    /// Starts a transfer: the target replica becomes `Partial` (added when missing).
+    StartTransfer { transfer: Transfer },
+    /// Ends a transfer. Success: the target is `Active`, and for a move the source replica is
+    /// dropped. Failure: a target that existed before is `Dead`, a new one is dropped.
+    FinishTransfer {
+        shard_id: u32,
+        from: u64,
+        to: u64,
+        success: bool,
+    },
+}
+
+/// Why a layout change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("Wrong input: shard {0} does not exist")]
+    NoShard(u32),
+    #[error("Wrong input: peer {1} holds no replica of shard {0}")]
+    NoReplica(u32, u64),
+    #[error("replica of shard {0} on peer {1} is {2:?}, not {3:?}")]
+    StateChanged(u32, u64, ReplicaState, ReplicaState),
+    #[error(
+        "Wrong input: a collection must contain at least one active replica of a shard (shard {0})"
+    )]
+    LastActive(u32),
+    #[error("Wrong input: shard {0} is already being transferred")]
+    Busy(u32),
+    #[error("Wrong input: no transfer of shard {0} from {1} to {2}")]
+    NoTransfer(u32, u64, u64),
+}
+
+impl Layout {
+    /// Applies `change`, or refuses it and changes nothing.
+    pub fn apply(&mut self, change: &LayoutChange) -> Result<(), LayoutError> {
+        match change {
+            LayoutChange::SetState {
+                shard_id,
+                peer_id,
+                state,
+                from,
+            } => {
+                let shard = *shard_id;
+                let current = self.existing(shard, *peer_id)?;
+                if let Some(f) = from {
+                    if *f != current {
+                        return Err(LayoutError::StateChanged(shard, *peer_id, current, *f));
+                    }
+                }
+                let active = self.peers_in(shard, ReplicaState::Active);
+                if current == ReplicaState::Active
+                    && *state != ReplicaState::Active
+                    && active.len() <= 1
+                {
+                    return Err(LayoutError::LastActive(shard));
+                }
+                self.set(shard, *peer_id, *state);
+                Ok(())
+            }
+            LayoutChange::StartTransfer { transfer } => {
+                let shard = transfer.shard_id;
+                let source = self.existing(shard, transfer.from)?;
+                if source != ReplicaState::Active {
+                    return Err(LayoutError::StateChanged(
+                        shard,
+                        transfer.from,
+                        source,
+                        ReplicaState::Active,
+                    ));
+                }
+                if self.transfer_of(shard).is_some() {
+                    return Err(LayoutError::Busy(shard));
+                }
+                self.set(shard, transfer.to, ReplicaState::Partial);
+                self.transfers.push(transfer.clone());
+                Ok(())
+            }
+            LayoutChange::FinishTransfer {
+                shard_id,
+                from,
+                to,
+                success,
+            } => {
+                let pos = self
+                    .transfers
+                    .iter()
+                    .position(|t| t.shard_id == *shard_id && t.from == *from && t.to == *to)
+                    .ok_or(LayoutError::NoTransfer(*shard_id, *from, *to))?;
+                let t = self.transfers.remove(pos);
+                if *success {
+                    self.set(t.shard_id, t.to, ReplicaState::Active);
+                    if !t.sync {
+                        self.remove(t.shard_id, t.from);
+                    }
+                } else if self.state(t.shard_id, t.to).is_some() {
+                    self.set(t.shard_id, t.to, ReplicaState::Dead);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn existing(&self, shard: u32, peer: u64) -> Result<ReplicaState, LayoutError> {
+        let replicas = self
+            .replicas
+            .get(&shard)
+            .ok_or(LayoutError::NoShard(shard))?;
+        replicas
+            .get(&peer)
+            .copied()
+            .ok_or(LayoutError::NoReplica(shard, peer))
+    }
+
+    fn set(&mut self, shard: u32, peer: u64, state: ReplicaState) {
+        self.replicas.entry(shard).or_default().insert(peer, state);
+    }
+
+    fn remove(&mut self, shard: u32, peer: u64) {
+        if let Some(m) = self.replicas.get_mut(&shard) {
+            m.remove(&peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout::from_placement(&[vec![1, 2], vec![2, 3]])
+    }
+
+    fn dead(shard_id: u32, peer_id: u64) -> LayoutChange {
+        LayoutChange::SetState {
+            shard_id,
+            peer_id,
+            state: ReplicaState::Dead,
+            from: None,
+        }
+    }
+
+    #[test]
+    fn layout_survives_json_inside_a_tagged_enum() {
+        #[derive(Serialize, Deserialize)]
+        #[serde(tag = "op")]
+        enum Wrap {
+            L { layout: Layout },
+        }
+        let json = serde_json::to_string(&Wrap::L { layout: layout() }).unwrap();
+        let Wrap::L { layout: back } = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, layout());
+    }
+
+    #[test]
+    fn last_active_replica_is_never_marked_dead() {
+        let mut l = layout();
+        l.apply(&dead(0, 1)).unwrap();
+        assert_eq!(l.state(0, 1), Some(ReplicaState::Dead));
+        assert_eq!(l.apply(&dead(0, 2)), Err(LayoutError::LastActive(0)));
+        assert_eq!(l.peers_in(0, ReplicaState::Active), vec![2]);
+        assert_eq!(l.apply(&dead(5, 1)), Err(LayoutError::NoShard(5)));
+        assert_eq!(l.apply(&dead(0, 3)), Err(LayoutError::NoReplica(0, 3)));
+    }
+
+    #[test]
+    fn recovery_transfer_goes_partial_then_active_or_back_to_dead() {
+        let mut l = layout();
+        l.apply(&dead(1, 3)).unwrap();
+        let t = Transfer {
+            shard_id: 1,
+            from: 2,
+            to: 3,
+            sync: true,
+            method: "stream_records".into(),
+        };
+        l.apply(&LayoutChange::StartTransfer {
+            transfer: t.clone(),
+        })
+        .unwrap();
+        assert_eq!(l.state(1, 3), Some(ReplicaState::Partial));
+        assert_eq!(
+            l.apply(&LayoutChange::StartTransfer {
+                transfer: t.clone()
+            }),
+            Err(LayoutError::Busy(1))
+        );
+        let finish = |success| LayoutChange::FinishTransfer {
+            shard_id: 1,
+            from: 2,
+            to: 3,
+            success,
+        };
+        l.apply(&finish(false)).unwrap();
+        assert_eq!(l.state(1, 3), Some(ReplicaState::Dead));
+        l.apply(&LayoutChange::StartTransfer { transfer: t })
+            .unwrap();
+        l.apply(&finish(true)).unwrap();
+        assert_eq!(l.state(1, 3), Some(ReplicaState::Active));
+        assert_eq!(l.state(1, 2), Some(ReplicaState::Active));
+        assert!(l.transfers.is_empty());
+    }
+
+    #[test]
+    fn a_move_drops_the_source() {
+        let mut l = layout();
+        let t = Transfer {
+            shard_id: 0,
+            from: 1,
+            to: 3,
+            sync: false,
+            method: "stream_records".into(),
+        };
+        l.apply(&LayoutChange::StartTransfer { transfer: t })
+            .unwrap();
+        l.apply(&LayoutChange::FinishTransfer {
+            shard_id: 0,
+            from: 1,
+            to: 3,
+            success: true,
+        })
+        .unwrap();
+        assert_eq!(l.shards_on(1), Vec::<u32>::new());
+        assert_eq!(l.peers_in(0, ReplicaState::Active), vec![2, 3]);
+    }
+}

@@ -1,0 +1,355 @@
+//! Sharded, replicated collections on a cluster of real processes: placement, routing by
+//! point id, fan-out reads equal to a single node, write consistency, dead replicas and
+//! their automatic recovery, and the seed's Python examples with qdrant-client.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tests::{python, repo_root, wait_for, Cluster, Node};
+
+const DIM: usize = 8;
+
+/// Point id `i`: numeric below 9500, a UUID above (both kinds are routed).
+fn pid(i: u64) -> Value {
+    if i < 9500 {
+        json!(i)
+    } else {
+        json!(format!("00000000-0000-4000-8000-{i:012x}"))
+    }
+}
+
+fn vector(i: u64) -> Vec<f32> {
+    let mut x = i
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..DIM)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+fn points(ids: std::ops::Range<u64>) -> Value {
+    let pts: Vec<Value> = ids
+        .map(|i| json!({"id": pid(i), "vector": vector(i), "payload": {"i": i, "g": i % 7}}))
+        .collect();
+    json!({ "points": pts })
+}
+
+fn create(node: &Node, name: &str, body: Value) -> Result<()> {
+    let (code, reply) = node.http().put(&format!("/collections/{name}"), &body)?;
+    assert_eq!(code, 200, "{reply}");
+    Ok(())
+}
+
+fn sharded(shards: u32, rf: u32, wcf: u32) -> Value {
+    json!({
+        "vectors": {"size": DIM, "distance": "Cosine"},
+        "shard_number": shards, "replication_factor": rf, "write_consistency_factor": wcf,
+    })
+}
+
+fn upsert(node: &Node, name: &str, ids: std::ops::Range<u64>) -> Result<(u16, Value)> {
+    node.http().put(
+        &format!("/collections/{name}/points?wait=true"),
+        &points(ids),
+    )
+}
+
+fn post(node: &Node, path: &str, body: Value) -> Value {
+    let (code, reply) = node.http().post(path, &body).expect("request");
+    assert_eq!(code, 200, "{path}: {reply}");
+    reply["result"].clone()
+}
+
+fn count(node: &Node, name: &str) -> u64 {
+    post(
+        node,
+        &format!("/collections/{name}/points/count"),
+        json!({"exact": true}),
+    )["count"]
+        .as_u64()
+        .expect("count")
+}
+
+fn cluster_info(node: &Node, name: &str) -> Value {
+    let (code, reply) = node
+        .http()
+        .get(&format!("/collections/{name}/cluster"))
+        .expect("cluster info");
+    assert_eq!(code, 200, "{reply}");
+    reply["result"].clone()
+}
+
+/// (shard, peer) -> state, from one peer's view.
+fn replicas(info: &Value) -> BTreeMap<(u64, u64), String> {
+    let me = info["peer_id"].as_u64().unwrap_or(0);
+    let mut out = BTreeMap::new();
+    for s in info["local_shards"].as_array().into_iter().flatten() {
+        let state = s["state"].as_str().unwrap_or("").to_string();
+        out.insert((s["shard_id"].as_u64().unwrap_or(0), me), state);
+    }
+    for s in info["remote_shards"].as_array().into_iter().flatten() {
+        let key = (
+            s["shard_id"].as_u64().unwrap_or(0),
+            s["peer_id"].as_u64().unwrap_or(0),
+        );
+        out.insert(key, s["state"].as_str().unwrap_or("").to_string());
+    }
+    out
+}
+
+/// Every id in the collection, paging through scroll.
+fn scroll_ids(node: &Node, name: &str) -> Vec<Value> {
+    let mut ids = Vec::new();
+    let mut offset = Value::Null;
+    loop {
+        let page = post(
+            node,
+            &format!("/collections/{name}/points/scroll"),
+            json!({"limit": 1000, "offset": offset, "with_payload": false}),
+        );
+        ids.extend(
+            page["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].clone()),
+        );
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            return ids;
+        }
+    }
+}
+
+fn all_ids(n: u64) -> Vec<Value> {
+    (0..n).map(pid).collect()
+}
+
+fn retrieve_all(node: &Node, name: &str, n: u64, consistency: &str) -> usize {
+    let body = json!({"ids": all_ids(n), "with_payload": false});
+    let path = format!("/collections/{name}/points?consistency={consistency}");
+    post(node, &path, body)
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+#[test]
+fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
+    let c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(6, 2, 1))?;
+    let reference = Node::start()?;
+    create(&reference, "c", sharded(1, 1, 1))?;
+
+    // Placement: 12 replicas, 4 per peer, never two of a shard on one peer, all active.
+    let view = replicas(&cluster_info(&c.nodes[1], "c"));
+    assert_eq!(view.len(), 12, "{view:?}");
+    let mut per_peer: BTreeMap<u64, usize> = BTreeMap::new();
+    for ((_, peer), state) in &view {
+        *per_peer.entry(*peer).or_default() += 1;
+        assert_eq!(state, "Active");
+    }
+    assert_eq!(
+        per_peer.values().copied().collect::<Vec<_>>(),
+        vec![4, 4, 4]
+    );
+    for i in 0..3 {
+        assert_eq!(
+            replicas(&cluster_info(&c.nodes[i], "c")),
+            view,
+            "peer {i} sees another layout"
+        );
+    }
+
+    const N: u64 = 10_000;
+    for (k, start) in (0..N).step_by(500).enumerate() {
+        let (code, body) = upsert(&c.nodes[k % 3], "c", start..start + 500)?;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = upsert(&reference, "c", start..start + 500)?;
+        assert_eq!(code, 200, "{body}");
+    }
+
+    // Shards hold disjoint parts: local points over all peers = N × replication factor.
+    let mut held = 0;
+    for i in 0..3 {
+        let info = cluster_info(&c.nodes[i], "c");
+        for s in info["local_shards"].as_array().unwrap() {
+            let n = s["points_count"].as_u64().unwrap();
+            assert!(n > 0, "shard {s} is empty");
+            held += n;
+        }
+    }
+    assert_eq!(held, 2 * N);
+
+    let want_ids = scroll_ids(&reference, "c");
+    assert_eq!(want_ids.len(), N as usize);
+    let filter = json!({"filter": {"must": [{"key": "g", "match": {"value": 3}}]}, "exact": true});
+    let want_filtered = post(&reference, "/collections/c/points/count", filter.clone());
+    let queries: Vec<Value> = (0..10)
+        .map(|q| json!({"query": vector(N + q), "limit": 10, "offset": 3, "with_payload": true}))
+        .collect();
+    for i in 0..3 {
+        let n = &c.nodes[i];
+        assert_eq!(count(n, "c"), N, "count through peer {i}");
+        assert_eq!(
+            post(n, "/collections/c/points/count", filter.clone()),
+            want_filtered
+        );
+        assert_eq!(scroll_ids(n, "c"), want_ids, "scroll through peer {i}");
+        assert_eq!(retrieve_all(n, "c", N, "1"), N as usize);
+        for q in &queries {
+            let got = post(n, "/collections/c/points/query", q.clone());
+            let want = post(&reference, "/collections/c/points/query", q.clone());
+            assert_eq!(got, want, "search through peer {i}");
+        }
+        let by_id = json!({"query": pid(9600), "limit": 5});
+        assert_eq!(
+            post(n, "/collections/c/points/query", by_id.clone()),
+            post(&reference, "/collections/c/points/query", by_id)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_dead_peer_is_marked_dead_and_recovers_every_missed_write() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(6, 2, 1))?;
+    let (code, body) = upsert(&c.nodes[0], "c", 0..2000)?;
+    assert_eq!(code, 200, "{body}");
+    let dead = c.peer_id(2);
+    c.nodes[2].kill9()?;
+
+    // Writes and reads keep working through the survivors.
+    for start in (2000..3000).step_by(100) {
+        let (code, body) = upsert(
+            &c.nodes[(start as usize / 100) % 2],
+            "c",
+            start..start + 100,
+        )?;
+        assert_eq!(code, 200, "{body}");
+    }
+    for i in 0..2 {
+        assert_eq!(count(&c.nodes[i], "c"), 3000);
+        assert_eq!(retrieve_all(&c.nodes[i], "c", 3000, "1"), 3000);
+    }
+    wait_for(
+        "the dead peer's replicas to show Dead",
+        Duration::from_secs(30),
+        || {
+            let view = replicas(&cluster_info(&c.nodes[0], "c"));
+            let of_dead: Vec<&String> = view
+                .iter()
+                .filter(|((_, p), _)| *p == dead)
+                .map(|(_, s)| s)
+                .collect();
+            (of_dead.len() == 4 && of_dead.iter().all(|s| *s == "Dead")).then_some(())
+        },
+    )?;
+
+    c.nodes[2].start_again()?;
+    wait_for(
+        "every replica active again",
+        Duration::from_secs(60),
+        || {
+            let info = cluster_info(&c.nodes[0], "c");
+            let view = replicas(&info);
+            let quiet = info["shard_transfers"]
+                .as_array()
+                .is_some_and(|t| t.is_empty());
+            (quiet && view.len() == 12 && view.values().all(|s| s == "Active")).then_some(())
+        },
+    )?;
+    let logs = format!("{}{}", c.nodes[0].log(), c.nodes[1].log());
+    assert!(
+        logs.contains("recovering a dead replica"),
+        "no recovery transfer ran"
+    );
+    // With consistency=all each shard's two replicas must both hold a point for it to count.
+    for i in 0..3 {
+        assert_eq!(
+            retrieve_all(&c.nodes[i], "c", 3000, "all"),
+            3000,
+            "through peer {i}"
+        );
+    }
+    let info = cluster_info(&c.nodes[2], "c");
+    assert_eq!(info["local_shards"].as_array().map(Vec::len), Some(4));
+    Ok(())
+}
+
+#[test]
+fn write_consistency_factor_two_needs_both_replicas() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(6, 2, 2))?;
+    let (code, body) = upsert(&c.nodes[1], "c", 0..600)?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(retrieve_all(&c.nodes[0], "c", 600, "all"), 600);
+
+    c.nodes[2].kill9()?;
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for i in 1000..1060 {
+        let (code, body) = upsert(&c.nodes[0], "c", i..i + 1)?;
+        match code {
+            200 => acked.push(pid(i)),
+            503 => {
+                let msg = body["status"]["error"].as_str().unwrap_or("");
+                assert!(
+                    msg.contains("write_consistency_factor 2 not reached"),
+                    "{msg}"
+                );
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    // Two of the six shards have no replica on the dead peer.
+    assert!(
+        refused > 0 && !acked.is_empty(),
+        "refused {refused}, acked {}",
+        acked.len()
+    );
+    let got = post(
+        &c.nodes[1],
+        "/collections/c/points?consistency=all",
+        json!({"ids": acked, "with_payload": false}),
+    );
+    let got: BTreeSet<String> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].to_string())
+        .collect();
+    assert_eq!(
+        got.len(),
+        acked.len(),
+        "an acknowledged write is missing a replica"
+    );
+    Ok(())
+}
+
+#[test]
+fn seed_python_examples_run_with_qdrant_client() -> Result<()> {
+    let c = Cluster::start(3)?;
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url.clone()).collect();
+    let out = std::process::Command::new(python())
+        .arg(repo_root().join("tests/python/seed_cluster.py"))
+        .args(&urls)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{}",
+        c.nodes[0].log()
+    );
+    assert!(stdout.contains("seed examples passed"), "{stdout}");
+    Ok(())
+}
