@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub mod cluster;
 pub mod http;
 pub mod kube;
+pub mod points;
 pub use cluster::Cluster;
 pub use http::Http;
 

@@ -1,14 +1,14 @@
-//! Keeps replicas healthy without a human: the Raft leader pings the peers that hold
-//! replicas and marks the replicas of a peer that stopped answering `Dead`; the first active
-//! replica of a shard brings its dead replicas back (a recovery transfer) once their peer
-//! answers again; transfers left behind by a restart or a dead peer are aborted.
+//! Keeps replicas healthy without a human: every peer pings the others; the Raft leader
+//! marks the replicas of a peer that stopped answering `Dead` and aborts its transfers; the
+//! first active replica of a shard starts a recovery transfer to each dead replica whose
+//! peer answers again; each peer runs the transfers it is the source of (again from the
+//! start after a restart).
 
 use super::router::Router;
 use super::transfer;
 use crate::collection::replicas::{LayoutChange, ReplicaState, Transfer};
 use crate::collection::Collection;
-use parking_lot::Mutex;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,13 +22,9 @@ struct State {
     failures: HashMap<u64, u32>,
 }
 
-/// Transfers this peer runs, by (collection, shard).
-type Running = Arc<Mutex<HashSet<(String, u32)>>>;
-
 /// Runs until the process stops, one pass per `period`.
 pub async fn run(router: Router, period: Duration) {
     let mut state = State::default();
-    let running: Running = Arc::default();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -39,7 +35,8 @@ pub async fn run(router: Router, period: Duration) {
         }
         let down = check_health(&router, &mut state).await;
         for c in router.registry().all() {
-            pass(&router, &c, &down, &running).await;
+            pass(&router, &c, &down).await;
+            transfer::start_mine(&router, &c);
         }
     }
 }
@@ -69,15 +66,13 @@ async fn check_health(router: &Router, state: &mut State) -> BTreeSet<u64> {
     down
 }
 
-async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>, running: &Running) {
+async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>) {
     let me = router.local_peer();
     let layout = c.layout();
     let leader = router.consensus().is_some_and(|cs| cs.is_leader());
-    for t in &layout.transfers {
-        let mine_stale = t.from == me && !running.lock().contains(&(c.name.clone(), t.shard_id));
-        let orphaned = leader && (down.contains(&t.from) || down.contains(&t.to));
-        if mine_stale || orphaned {
-            tracing::warn!(collection = %c.name, shard = t.shard_id, "aborting a transfer whose peer is gone");
+    for t in layout.transfers.iter().filter(|_| leader) {
+        if down.contains(&t.from) || down.contains(&t.to) {
+            tracing::warn!(collection = %c.name, shard = t.shard_id, "aborting a transfer whose peer is down");
             let change = LayoutChange::FinishTransfer {
                 shard_id: t.shard_id,
                 from: t.from,
@@ -106,13 +101,13 @@ async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>, runnin
         }
         let dead = layout.peers_in(*shard, ReplicaState::Dead);
         if let Some(target) = dead.into_iter().find(|p| !down.contains(p)) {
-            recover(router, c, *shard, target, running).await;
+            recover(router, c, *shard, target).await;
         }
     }
 }
 
 /// Starts a recovery transfer of `shard` to `target` if its peer answers.
-async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64, running: &Running) {
+async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64) {
     let Ok(uri) = router.uri(target) else { return };
     if router
         .remote()
@@ -128,23 +123,15 @@ async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64, 
         to: target,
         sync: true,
         method: "stream_records".into(),
+        recovery: true,
     };
-    let key = (c.name.clone(), shard);
-    running.lock().insert(key.clone());
-    let start = LayoutChange::StartTransfer {
-        transfer: t.clone(),
-    };
-    if let Err(e) = transfer::commit(router, &c.name, start).await {
-        tracing::warn!(collection = %c.name, shard, error = %e, "could not start recovery");
-        running.lock().remove(&key);
-        return;
-    }
-    tracing::info!(collection = %c.name, shard, to = target, "recovering a dead replica");
-    let (router, c, running) = (router.clone(), c.clone(), running.clone());
-    tokio::spawn(async move {
-        if let Err(e) = transfer::run(router, c, t).await {
-            tracing::warn!(error = %e, "recovery transfer failed; it will be retried");
+    let start = LayoutChange::StartTransfer { transfer: t };
+    match transfer::commit(router, &c.name, start).await {
+        Ok(()) => {
+            tracing::info!(collection = %c.name, shard, to = target, "recovering a dead replica")
         }
-        running.lock().remove(&key);
-    });
+        Err(e) => {
+            tracing::warn!(collection = %c.name, shard, error = %e, "could not start recovery")
+        }
+    }
 }

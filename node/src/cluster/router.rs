@@ -34,6 +34,8 @@ struct Inner {
     turn: AtomicUsize,
     /// Transfers this peer runs as source: (collection, shard) -> (points sent, total).
     progress: parking_lot::Mutex<HashMap<(String, u32), (usize, usize)>>,
+    /// Transfers running on this peer, by (collection, shard).
+    running: parking_lot::Mutex<std::collections::HashSet<(String, u32)>>,
 }
 
 /// Shards assigned to each peer for one read.
@@ -67,6 +69,7 @@ impl Router {
                 remote: Remote::new(key),
                 turn: AtomicUsize::new(0),
                 progress: Default::default(),
+                running: Default::default(),
             }),
         }
     }
@@ -85,6 +88,10 @@ impl Router {
 
     pub fn progress(&self) -> parking_lot::MutexGuard<'_, HashMap<(String, u32), (usize, usize)>> {
         self.inner.progress.lock()
+    }
+
+    pub fn running(&self) -> parking_lot::MutexGuard<'_, std::collections::HashSet<(String, u32)>> {
+        self.inner.running.lock()
     }
 
     pub fn local_peer(&self) -> u64 {
@@ -109,7 +116,7 @@ impl Router {
             let parts = c.split(op);
             let writes = parts
                 .into_iter()
-                .map(|(shard, op)| self.write_shard(c, shard, Arc::new(op)));
+                .map(|(shard, op)| self.write_shard_retry(c, shard, Arc::new(op)));
             for r in join_all(writes).await {
                 last = last.max(r?);
             }
@@ -144,6 +151,26 @@ impl Router {
                 CALL_TIMEOUT,
             )
             .await
+    }
+
+    /// Retries once when the shard's replicas changed while the write was under way (a
+    /// transfer switched over): the second attempt goes to the new replicas.
+    async fn write_shard_retry(
+        &self,
+        c: &Arc<Collection>,
+        shard: u32,
+        op: Arc<ShardOp>,
+    ) -> CollectionResult<u64> {
+        let before = c.layout().replicas.get(&shard).cloned();
+        match self.write_shard(c, shard, op.clone()).await {
+            Err(CollectionError::Unavailable(m))
+                if c.layout().replicas.get(&shard) != before.as_ref() =>
+            {
+                tracing::debug!(collection = %c.name, shard, error = %m, "replicas changed during a write; retrying");
+                self.write_shard(c, shard, op).await
+            }
+            other => other,
+        }
     }
 
     async fn write_shard(

@@ -20,6 +20,25 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 512;
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Spawns every transfer of `c` whose source is this peer and that is not running here yet
+/// (new ones, and those a restart interrupted: they start over).
+pub fn start_mine(router: &Router, c: &Arc<Collection>) {
+    let me = router.local_peer();
+    for t in c.layout().transfers.into_iter().filter(|t| t.from == me) {
+        let key = (c.name.clone(), t.shard_id);
+        if !router.running().insert(key.clone()) {
+            continue;
+        }
+        let (router, c) = (router.clone(), c.clone());
+        tokio::spawn(async move {
+            if let Err(e) = run(router.clone(), c, t).await {
+                tracing::warn!(error = %e, "shard transfer failed");
+            }
+            router.running().remove(&key);
+        });
+    }
+}
+
 /// Copies the shard to the target and commits the outcome; returns points copied.
 pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usize, String> {
     let started = Instant::now();
@@ -30,6 +49,14 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
         .map_err(|e| e.to_string())
         .and_then(|r| r);
     let success = copied.is_ok();
+    if still_listed(&c, &t).is_err() {
+        // Aborted meanwhile (abort_transfer, or the leader saw a peer die): nothing to commit.
+        if let Ok(shard) = c.local_shard(t.shard_id) {
+            shard.with_writes_paused(|s| s.set_forward(None));
+        }
+        router.progress().remove(&(c.name.clone(), t.shard_id));
+        return Err("transfer aborted".into());
+    }
     let change = LayoutChange::FinishTransfer {
         shard_id: t.shard_id,
         from: t.from,
@@ -86,6 +113,14 @@ fn send(
     handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Fails once the transfer is no longer in the collection's layout (it was aborted).
+fn still_listed(c: &Collection, t: &Transfer) -> Result<(), String> {
+    match c.layout().transfer_of(t.shard_id) {
+        Some(x) if x.from == t.from && x.to == t.to => Ok(()),
+        _ => Err("transfer aborted".into()),
+    }
+}
+
 fn batch(shard: &LocalShard, from: Option<PointId>) -> (Vec<NewPoint>, Option<PointId>) {
     let seg = shard.segment();
     let offsets = seg.scroll(from, BATCH + 1, None);
@@ -140,6 +175,7 @@ fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<usize, String> 
         if failed.load(Ordering::Relaxed) {
             return Err("the target missed a forwarded write".into());
         }
+        still_listed(c, t)?;
         let next = shard.with_writes_paused(|s| {
             let (points, next) = batch(s, from);
             let n = points.len();

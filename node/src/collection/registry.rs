@@ -270,6 +270,19 @@ impl Registry {
         self.store(&c)
     }
 
+    /// Removes a departed peer's replicas and transfers from every collection.
+    pub fn forget_peer(&self, peer: u64) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        for c in self.all() {
+            let mut layout = c.layout();
+            if layout.forget(peer) {
+                c.set_layout(layout)?;
+                self.store(&c)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn set_index(&self, name: &str, key: &str, t: Option<FieldType>) -> CollectionResult<()> {
         let _guard = self.change.lock();
         let c = self.get(name)?;

@@ -24,6 +24,10 @@ pub struct Transfer {
     /// True when the source keeps its replica (replication, recovery), false for a move.
     pub sync: bool,
     pub method: String,
+    /// The target was a `Dead` replica being re-synced: if the transfer fails it stays a
+    /// (dead) replica; the target of any other failed transfer is dropped. Set on start.
+    #[serde(default)]
+    pub recovery: bool,
 }
 
 /// Replicas per shard (shard id -> peer id -> state) and running transfers.
@@ -84,6 +88,31 @@ impl Layout {
             .collect()
     }
 
+    /// Drops a peer's replicas (a shard may be left with none) and its transfers, whose
+    /// other side goes back to what it was (a partial target is dropped, or dead when it
+    /// was being recovered). Returns whether anything changed.
+    pub fn forget(&mut self, peer: u64) -> bool {
+        let before = self.clone();
+        let gone: Vec<Transfer> = self
+            .transfers
+            .iter()
+            .filter(|t| t.from == peer || t.to == peer)
+            .cloned()
+            .collect();
+        for t in gone {
+            let _ = self.apply(&LayoutChange::FinishTransfer {
+                shard_id: t.shard_id,
+                from: t.from,
+                to: t.to,
+                success: false,
+            });
+        }
+        for replicas in self.replicas.values_mut() {
+            replicas.remove(&peer);
+        }
+        *self != before
+    }
+
     pub fn transfer_of(&self, shard: u32) -> Option<&Transfer> {
         self.transfers.iter().find(|t| t.shard_id == shard)
     }
@@ -133,6 +162,8 @@ pub enum LayoutChange {
     },
     /// Starts a transfer: the target replica becomes `Partial` (added when missing).
     StartTransfer { transfer: Transfer },
+    /// Removes a replica (never the last active one, nor one in a running transfer).
+    DropReplica { shard_id: u32, peer_id: u64 },
     /// Ends a transfer. Success: the target is `Active`, and for a move the source replica is
     /// dropped. Failure: a target that existed before is `Dead`, a new one is dropped.
     FinishTransfer {
@@ -160,6 +191,8 @@ pub enum LayoutError {
     Busy(u32),
     #[error("Wrong input: no transfer of shard {0} from {1} to {2}")]
     NoTransfer(u32, u64, u64),
+    #[error("Wrong input: peer {1} already holds a replica of shard {0}")]
+    AlreadyHeld(u32, u64),
 }
 
 impl Layout {
@@ -203,8 +236,29 @@ impl Layout {
                 if self.transfer_of(shard).is_some() {
                     return Err(LayoutError::Busy(shard));
                 }
+                match self.state(shard, transfer.to) {
+                    Some(ReplicaState::Dead) | None => {}
+                    Some(_) => return Err(LayoutError::AlreadyHeld(shard, transfer.to)),
+                }
+                let recovery = self.state(shard, transfer.to) == Some(ReplicaState::Dead);
                 self.set(shard, transfer.to, ReplicaState::Partial);
-                self.transfers.push(transfer.clone());
+                self.transfers.push(Transfer {
+                    recovery,
+                    ..transfer.clone()
+                });
+                Ok(())
+            }
+            LayoutChange::DropReplica { shard_id, peer_id } => {
+                let shard = *shard_id;
+                let state = self.existing(shard, *peer_id)?;
+                if self.transfer_of(shard).is_some() {
+                    return Err(LayoutError::Busy(shard));
+                }
+                let active = self.peers_in(shard, ReplicaState::Active);
+                if state == ReplicaState::Active && active.len() <= 1 {
+                    return Err(LayoutError::LastActive(shard));
+                }
+                self.remove(shard, *peer_id);
                 Ok(())
             }
             LayoutChange::FinishTransfer {
@@ -224,8 +278,10 @@ impl Layout {
                     if !t.sync {
                         self.remove(t.shard_id, t.from);
                     }
-                } else if self.state(t.shard_id, t.to).is_some() {
+                } else if t.recovery {
                     self.set(t.shard_id, t.to, ReplicaState::Dead);
+                } else {
+                    self.remove(t.shard_id, t.to);
                 }
                 Ok(())
             }
@@ -260,6 +316,17 @@ mod tests {
 
     fn layout() -> Layout {
         Layout::from_placement(&[vec![1, 2], vec![2, 3]])
+    }
+
+    fn transfer(shard_id: u32, from: u64, to: u64, sync: bool) -> Transfer {
+        Transfer {
+            shard_id,
+            from,
+            to,
+            sync,
+            method: "stream_records".into(),
+            recovery: false,
+        }
     }
 
     fn dead(shard_id: u32, peer_id: u64) -> LayoutChange {
@@ -298,13 +365,7 @@ mod tests {
     fn recovery_transfer_goes_partial_then_active_or_back_to_dead() {
         let mut l = layout();
         l.apply(&dead(1, 3)).unwrap();
-        let t = Transfer {
-            shard_id: 1,
-            from: 2,
-            to: 3,
-            sync: true,
-            method: "stream_records".into(),
-        };
+        let t = transfer(1, 2, 3, true);
         l.apply(&LayoutChange::StartTransfer {
             transfer: t.clone(),
         })
@@ -335,13 +396,7 @@ mod tests {
     #[test]
     fn a_move_drops_the_source() {
         let mut l = layout();
-        let t = Transfer {
-            shard_id: 0,
-            from: 1,
-            to: 3,
-            sync: false,
-            method: "stream_records".into(),
-        };
+        let t = transfer(0, 1, 3, false);
         l.apply(&LayoutChange::StartTransfer { transfer: t })
             .unwrap();
         l.apply(&LayoutChange::FinishTransfer {
@@ -353,5 +408,34 @@ mod tests {
         .unwrap();
         assert_eq!(l.shards_on(1), Vec::<u32>::new());
         assert_eq!(l.peers_in(0, ReplicaState::Active), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_failed_replication_drops_its_target_and_drop_replica_keeps_one_active() {
+        let mut l = layout();
+        let t = transfer(0, 1, 3, true);
+        l.apply(&LayoutChange::StartTransfer {
+            transfer: t.clone(),
+        })
+        .unwrap();
+        let drop = |peer_id| LayoutChange::DropReplica {
+            shard_id: 0,
+            peer_id,
+        };
+        assert_eq!(l.apply(&drop(2)), Err(LayoutError::Busy(0)));
+        l.apply(&LayoutChange::FinishTransfer {
+            shard_id: 0,
+            from: 1,
+            to: 3,
+            success: false,
+        })
+        .unwrap();
+        assert_eq!(l.state(0, 3), None);
+        let held = LayoutChange::StartTransfer {
+            transfer: Transfer { to: 2, ..t },
+        };
+        assert_eq!(l.apply(&held), Err(LayoutError::AlreadyHeld(0, 2)));
+        l.apply(&drop(2)).unwrap();
+        assert_eq!(l.apply(&drop(1)), Err(LayoutError::LastActive(0)));
     }
 }

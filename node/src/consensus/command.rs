@@ -21,6 +21,10 @@ pub enum Command {
         #[serde(default)]
         layout: Box<Layout>,
     },
+    /// Drops every replica and transfer of a peer that leaves the cluster.
+    ForgetPeer {
+        peer_id: u64,
+    },
     /// A replica state change or a shard transfer step.
     ChangeLayout {
         collection: String,
@@ -49,6 +53,7 @@ impl std::fmt::Display for Command {
             Command::CreateCollection { name, .. } => write!(f, "create collection {name}"),
             Command::UpdateCollection { name, .. } => write!(f, "update collection {name}"),
             Command::DeleteCollection { name } => write!(f, "delete collection {name}"),
+            Command::ForgetPeer { peer_id } => write!(f, "forget peer {peer_id}"),
             Command::ChangeLayout { collection, change } => {
                 write!(f, "layout of {collection}: {change:?}")
             }

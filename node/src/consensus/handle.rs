@@ -5,7 +5,7 @@
 use super::log_store::LogStore;
 use super::network::{self, NetworkFactory, SendFailures};
 use super::state_machine::StateMachine;
-use super::{CommandError, PeerId, Proposal, Raft};
+use super::{Command, CommandError, PeerId, Proposal, Raft};
 use crate::collection::Registry;
 use crate::storage::RaftStore;
 use openraft::error::{ClientWriteError, RaftError};
@@ -442,6 +442,11 @@ impl Consensus {
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
+        // Its replicas go first, so no layout ever names a peer that is not a member.
+        raft.client_write(Command::ForgetPeer { peer_id: id })
+            .await
+            .map_err(write_err)?
+            .data?;
         let r = raft
             .change_membership(change, false)
             .await

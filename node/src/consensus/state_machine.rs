@@ -47,6 +47,7 @@ pub fn apply_command(registry: &Registry, cmd: Command) -> CommandResult {
         } => registry
             .create_with(&name, &dir, config, *layout)
             .map(|_| true),
+        Command::ForgetPeer { peer_id } => registry.forget_peer(peer_id).map(|_| true),
         Command::ChangeLayout { collection, change } => {
             registry.change_layout(&collection, &change).map(|_| true)
         }

@@ -56,7 +56,10 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
                 .delete(collections::delete),
         )
         .route(&format!("{c}/exists"), get(collections::exists))
-        .route(&format!("{c}/cluster"), get(shards::collection_cluster))
+        .route(
+            &format!("{c}/cluster"),
+            get(shards::collection_cluster).post(shards::update_collection_cluster),
+        )
         .route(
             &format!("{c}/aliases"),
             get(collections::collection_aliases),

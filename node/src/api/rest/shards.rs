@@ -1,10 +1,18 @@
-//! `GET /collections/{name}/cluster`: where the collection's shards live, seen from this peer.
+//! `GET /collections/{name}/cluster` (where the collection's shards live, seen from this
+//! peer) and `POST` (move, replicate or drop a replica, abort a transfer). Transfers are
+//! committed here and run by their source peer (`cluster/transfer.rs`).
 
-use super::error::ApiResult;
-use super::extract::{blocking, ok, Timer, P};
+use super::cluster::{commit, CommitTimeout};
+use super::error::{ApiError, ApiResult};
+use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
 use super::AppState;
+use crate::cluster::transfer;
+use crate::collection::replicas::{LayoutChange, ReplicaState, Transfer};
+use crate::collection::Collection;
+use crate::consensus::Command;
 use axum::extract::State;
 use axum::response::Response;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub async fn collection_cluster(
@@ -57,4 +65,117 @@ pub async fn collection_cluster(
     })
     .await?;
     Ok(ok(t, info))
+}
+
+/// `POST /collections/{name}/cluster` body: one operation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterOperation {
+    MoveShard(MoveShard),
+    ReplicateShard(MoveShard),
+    AbortTransfer(MoveShard),
+    DropReplica(Replica),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveShard {
+    shard_id: u32,
+    from_peer_id: u64,
+    to_peer_id: u64,
+    #[serde(default)]
+    method: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Replica {
+    shard_id: u32,
+    peer_id: u64,
+}
+
+/// Checks a transfer request against the layout and membership; returns the transfer.
+fn transfer(s: &AppState, c: &Collection, m: &MoveShard, sync: bool) -> ApiResult<Transfer> {
+    let method = match m.method.as_deref() {
+        None | Some("stream_records") => "stream_records",
+        // Both fall back to streaming records, as Qdrant does when a delta is not possible.
+        Some("snapshot") | Some("wal_delta") => "stream_records",
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Bad request: transfer method `{other}` is not supported"
+            )))
+        }
+    };
+    let peers = s.consensus.as_ref().map(|c| c.peers()).unwrap_or_default();
+    for p in [m.from_peer_id, m.to_peer_id] {
+        if !peers.contains_key(&p) {
+            return Err(ApiError::BadRequest(format!(
+                "Wrong input: peer {p} is not a member of the cluster"
+            )));
+        }
+    }
+    if m.from_peer_id == m.to_peer_id {
+        return Err(ApiError::BadRequest(
+            "Wrong input: source and target peer are the same".into(),
+        ));
+    }
+    let layout = c.layout();
+    if m.shard_id >= c.shard_number() {
+        return Err(ApiError::BadRequest(format!(
+            "Wrong input: shard {} does not exist",
+            m.shard_id
+        )));
+    }
+    if layout.state(m.shard_id, m.from_peer_id) != Some(ReplicaState::Active) {
+        return Err(ApiError::BadRequest(format!(
+            "Wrong input: peer {} holds no active replica of shard {}",
+            m.from_peer_id, m.shard_id
+        )));
+    }
+    Ok(Transfer {
+        shard_id: m.shard_id,
+        from: m.from_peer_id,
+        to: m.to_peer_id,
+        sync,
+        method: method.into(),
+        recovery: false,
+    })
+}
+
+pub async fn update_collection_cluster(
+    t: Timer,
+    State(s): State<AppState>,
+    P(name): P<String>,
+    Q(q): Q<CommitTimeout>,
+    JsonBody(op): JsonBody<ClusterOperation>,
+) -> ApiResult<Response> {
+    if s.consensus.is_none() {
+        return Err(ApiError::BadRequest(
+            "Bad request: cluster mode is disabled on this node".into(),
+        ));
+    }
+    let c = s.registry.get(&name)?;
+    let change = match &op {
+        ClusterOperation::MoveShard(m) => LayoutChange::StartTransfer {
+            transfer: transfer(&s, &c, m, false)?,
+        },
+        ClusterOperation::ReplicateShard(m) => LayoutChange::StartTransfer {
+            transfer: transfer(&s, &c, m, true)?,
+        },
+        ClusterOperation::AbortTransfer(m) => LayoutChange::FinishTransfer {
+            shard_id: m.shard_id,
+            from: m.from_peer_id,
+            to: m.to_peer_id,
+            success: false,
+        },
+        ClusterOperation::DropReplica(r) => LayoutChange::DropReplica {
+            shard_id: r.shard_id,
+            peer_id: r.peer_id,
+        },
+    };
+    let cmd = Command::ChangeLayout {
+        collection: c.name.clone(),
+        change,
+    };
+    let done = commit(&s, cmd, q.duration()).await?;
+    transfer::start_mine(&s.router, &c);
+    Ok(ok(t, done))
 }
