@@ -119,10 +119,12 @@ fn run_index(
     let rss0 = stats::rss_bytes(None).unwrap_or(0);
     let t = Instant::now();
     for (i, v) in data.iter().enumerate() {
+        let mut v = v.clone();
+        Distance::Cosine.preprocess(&mut v);
         seg.upsert(PointRecord {
             id: PointId::Num(i as u64),
             version: 0,
-            vectors: [(String::new(), v.clone())].into(),
+            vectors: [(String::new(), v)].into(),
             payload: Default::default(),
         });
     }

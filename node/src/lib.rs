@@ -8,6 +8,7 @@ pub mod collection;
 pub mod config;
 pub mod consensus;
 pub mod segment;
+pub mod snapshot;
 pub mod storage;
 
 use api::rest::{auth::Keys, metrics::Metrics, router, AppState};
@@ -144,6 +145,7 @@ pub async fn run(
         node_id: uuid::Uuid::new_v4().to_string(),
         consensus: consensus.clone(),
         router: shard_router,
+        snapshots_path: settings.storage.snapshots_path.clone(),
         collection_defaults: settings.storage.collection.clone(),
     };
     let keys = Keys {

@@ -62,6 +62,21 @@ impl Http {
                 .header("api-key", key),
         )
     }
+    /// The body as bytes (downloads).
+    pub fn bytes(&self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let r = self.client.get(format!("{}{path}", self.base)).send()?;
+        Ok((r.status().as_u16(), r.bytes()?.to_vec()))
+    }
+    /// Posts `data` as the multipart form field `field` (file uploads).
+    pub fn upload(&self, path: &str, field: &str, data: Vec<u8>) -> Result<Reply> {
+        let part = reqwest::blocking::multipart::Part::bytes(data).file_name("upload.snapshot");
+        let form = reqwest::blocking::multipart::Form::new().part(field.to_string(), part);
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .multipart(form),
+        )
+    }
     pub fn text(&self, path: &str) -> Result<(u16, String)> {
         let r = self.client.get(format!("{}{path}", self.base)).send()?;
         Ok((r.status().as_u16(), r.text()?))

@@ -7,5 +7,6 @@ pub mod keeper;
 pub mod placement;
 pub mod reads;
 pub mod remote;
+pub mod restore;
 pub mod router;
 pub mod transfer;

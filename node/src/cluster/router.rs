@@ -10,12 +10,22 @@ use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::ShardOp;
 use crate::collection::replicas::{LayoutChange, ReplicaState};
 use crate::collection::{Collection, CollectionError, CollectionResult, Registry};
+use crate::consensus::state_machine::apply_command;
 use crate::consensus::{Command, Consensus, Proposal};
 use futures::future::join_all;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why a metadata command was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Collection(#[from] CollectionError),
+    #[error(transparent)]
+    Consensus(#[from] crate::consensus::ConsensusError),
+}
 
 /// How long a peer may take to apply a write or answer a read.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -230,6 +240,29 @@ impl Router {
             c.name,
             if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
         )))
+    }
+
+    /// Applies a metadata command: through Raft in cluster mode, directly otherwise.
+    pub async fn commit(
+        &self,
+        cmd: Command,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, CommitError> {
+        match self.consensus() {
+            Some(c) => {
+                let p = Proposal::Command {
+                    command: Box::new(cmd),
+                };
+                Ok(c.submit(p, timeout).await?)
+            }
+            None => {
+                let reg = self.inner.registry.clone();
+                let r = tokio::task::spawn_blocking(move || apply_command(&reg, cmd))
+                    .await
+                    .map_err(|e| CollectionError::Task(e.to_string()))?;
+                Ok(r.map_err(CollectionError::from)?)
+            }
+        }
     }
 
     /// Waits until every member that answers has applied `index` (or `timeout` passed).

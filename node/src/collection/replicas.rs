@@ -162,6 +162,9 @@ pub enum LayoutChange {
     },
     /// Starts a transfer: the target replica becomes `Partial` (added when missing).
     StartTransfer { transfer: Transfer },
+    /// Adds `peer_id` as a `Partial` replica of a shard that has no active replica left, to
+    /// be filled from a snapshot.
+    Restore { shard_id: u32, peer_id: u64 },
     /// Removes a replica (never the last active one, nor one in a running transfer).
     DropReplica { shard_id: u32, peer_id: u64 },
     /// Ends a transfer. Success: the target is `Active`, and for a move the source replica is
@@ -191,6 +194,8 @@ pub enum LayoutError {
     Busy(u32),
     #[error("Wrong input: no transfer of shard {0} from {1} to {2}")]
     NoTransfer(u32, u64, u64),
+    #[error("Wrong input: shard {0} still has an active replica: replicate it instead")]
+    StillActive(u32),
     #[error("Wrong input: peer {1} already holds a replica of shard {0}")]
     AlreadyHeld(u32, u64),
 }
@@ -246,6 +251,17 @@ impl Layout {
                     recovery,
                     ..transfer.clone()
                 });
+                Ok(())
+            }
+            LayoutChange::Restore { shard_id, peer_id } => {
+                let shard = *shard_id;
+                if !self.replicas.contains_key(&shard) {
+                    return Err(LayoutError::NoShard(shard));
+                }
+                if !self.peers_in(shard, ReplicaState::Active).is_empty() {
+                    return Err(LayoutError::StillActive(shard));
+                }
+                self.set(shard, *peer_id, ReplicaState::Partial);
                 Ok(())
             }
             LayoutChange::DropReplica { shard_id, peer_id } => {

@@ -454,7 +454,8 @@ mod tests {
         )
     }
 
-    fn rec(i: u64, v: Vec<f32>) -> PointRecord {
+    fn rec(i: u64, mut v: Vec<f32>) -> PointRecord {
+        Distance::Cosine.preprocess(&mut v);
         let payload = json!({"g": i % 100})
             .as_object()
             .cloned()

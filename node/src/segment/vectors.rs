@@ -26,13 +26,13 @@ impl VectorColumn {
         }
     }
 
-    /// Appends the vector for the next offset (zeros and absent when `None`).
+    /// Appends the vector for the next offset (zeros and absent when `None`). The vector is
+    /// stored as given: callers preprocess it (normalise for Cosine) exactly once, so a
+    /// vector copied out of one segment into another stays bit for bit the same.
     pub fn push(&mut self, v: Option<&[f32]>) {
         match v {
             Some(v) => {
-                let mut v = v.to_vec();
-                self.spec.distance.preprocess(&mut v);
-                self.data.extend_from_slice(&v);
+                self.data.extend_from_slice(v);
                 self.present.push(true);
             }
             None => {

@@ -4,8 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{ok, Timer, P, Q};
 use super::AppState;
-use crate::consensus::state_machine::apply_command;
-use crate::consensus::{Command, Proposal};
+use crate::consensus::Command;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -27,23 +26,7 @@ impl CommitTimeout {
 /// Applies a metadata command: committed through Raft in cluster mode (any peer forwards it
 /// to the leader), applied to the local registry otherwise.
 pub async fn commit(s: &AppState, cmd: Command, timeout: Duration) -> ApiResult<Value> {
-    match &s.consensus {
-        Some(c) => Ok(c
-            .submit(
-                Proposal::Command {
-                    command: Box::new(cmd),
-                },
-                timeout,
-            )
-            .await?),
-        None => {
-            let reg = s.registry.clone();
-            let r = tokio::task::spawn_blocking(move || apply_command(&reg, cmd))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(r.map_err(crate::collection::CollectionError::from)?)
-        }
-    }
+    Ok(s.router.commit(cmd, timeout).await?)
 }
 
 pub async fn status(t: Timer, State(s): State<AppState>) -> Response {

@@ -13,6 +13,8 @@ pub enum ApiError {
     Collection(#[from] CollectionError),
     #[error(transparent)]
     Consensus(#[from] ConsensusError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::format::SnapshotError),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -45,6 +47,13 @@ impl ApiError {
                     format!("Service internal error: {m}"),
                 ),
             },
+            ApiError::Snapshot(e) => match e {
+                crate::snapshot::format::SnapshotError::Io(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Service internal error: {e}"),
+                ),
+                _ => (StatusCode::BAD_REQUEST, e.to_string()),
+            },
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
@@ -70,6 +79,15 @@ fn collection_status(e: &CollectionError) -> (StatusCode, String) {
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Service internal error: {e}"),
         ),
+    }
+}
+
+impl From<crate::cluster::router::CommitError> for ApiError {
+    fn from(e: crate::cluster::router::CommitError) -> Self {
+        match e {
+            crate::cluster::router::CommitError::Collection(c) => ApiError::Collection(c),
+            crate::cluster::router::CommitError::Consensus(c) => ApiError::Consensus(c),
+        }
     }
 }
 

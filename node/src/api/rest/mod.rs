@@ -11,6 +11,7 @@ pub mod points;
 pub mod query;
 pub mod service;
 pub mod shards;
+pub mod snapshots;
 
 use crate::collection::Registry;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub consensus: Option<crate::consensus::Consensus>,
     /// Routes point operations and reads to shard replicas.
     pub router: crate::cluster::router::Router,
+    /// `storage.snapshots_path`.
+    pub snapshots_path: std::path::PathBuf,
     /// `storage.collection` from the config.
     pub collection_defaults: crate::config::CollectionDefaults,
 }
@@ -102,6 +105,38 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
             post(query::query_groups),
         )
         .route(&format!("{c}/points/search"), post(query::search))
+        .route(
+            &format!("{c}/snapshots"),
+            get(snapshots::list_snapshots).post(snapshots::create_snapshot),
+        )
+        .route(
+            &format!("{c}/snapshots/recover"),
+            put(snapshots::recover_snapshot),
+        )
+        .route(
+            &format!("{c}/snapshots/upload"),
+            post(snapshots::upload_snapshot).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{c}/snapshots/{{snapshot_name}}"),
+            get(snapshots::download_snapshot).delete(snapshots::delete_snapshot),
+        )
+        .route(
+            &format!("{c}/shards/{{shard_id}}/snapshots"),
+            get(snapshots::list_snapshots).post(snapshots::create_snapshot),
+        )
+        .route(
+            &format!("{c}/shards/{{shard_id}}/snapshots/recover"),
+            put(snapshots::recover_snapshot),
+        )
+        .route(
+            &format!("{c}/shards/{{shard_id}}/snapshots/upload"),
+            post(snapshots::upload_snapshot).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{c}/shards/{{shard_id}}/snapshots/{{snapshot_name}}"),
+            get(snapshots::download_snapshot).delete(snapshots::delete_snapshot),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
