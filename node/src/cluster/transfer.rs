@@ -6,6 +6,7 @@
 
 use super::remote::Peer;
 use super::router::Router;
+use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{NewPoint, ShardOp};
 use crate::collection::replicas::{LayoutChange, Transfer};
 use crate::collection::shard::{Forward, LocalShard};
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 /// Points per batch sent to the target.
 const BATCH: usize = 512;
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for the target to finish indexing before the switch.
+const INDEX_WAIT: Duration = Duration::from_secs(600);
 
 /// Spawns every transfer of `c` whose source is this peer and that is not running here yet
 /// (new ones, and those a restart interrupted: they start over).
@@ -113,6 +116,43 @@ fn send(
     handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Waits (writes still forwarded) until the target has indexed every point it got, so it
+/// serves searches at full speed from its first one.
+fn wait_indexed(
+    router: &Router,
+    uri: &str,
+    c: &Collection,
+    t: &Transfer,
+    failed: &AtomicBool,
+) -> Result<(), String> {
+    let handle = tokio::runtime::Handle::current();
+    let deadline = Instant::now() + INDEX_WAIT;
+    let shards = [t.shard_id];
+    loop {
+        if failed.load(Ordering::Relaxed) {
+            return Err("the target missed a forwarded write".into());
+        }
+        still_listed(c, t)?;
+        let applied = router.consensus().map(|c| c.applied_index()).unwrap_or(0);
+        let ask = router.remote().read(
+            Peer { id: t.to, uri },
+            &c.name,
+            &shards,
+            &ReadRequest::PendingIndex,
+            applied,
+            SEND_TIMEOUT,
+        );
+        match handle.block_on(ask).map_err(|e| e.to_string())? {
+            ReadReply::Count(0) => return Ok(()),
+            _ if Instant::now() > deadline => {
+                tracing::warn!(collection = %c.name, shard = t.shard_id, "target still indexing; switching anyway");
+                return Ok(());
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Fails once the transfer is no longer in the collection's layout (it was aborted).
 fn still_listed(c: &Collection, t: &Transfer) -> Result<(), String> {
     match c.layout().transfer_of(t.shard_id) {
@@ -193,8 +233,6 @@ fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<usize, String> 
             None => break,
         }
     }
-    if failed.load(Ordering::Relaxed) {
-        return Err("the target missed a forwarded write".into());
-    }
+    wait_indexed(router, &uri, c, t, &failed)?;
     Ok(copied)
 }

@@ -232,6 +232,8 @@ pub enum ReadRequest {
         with_payload: WithPayload,
         with_vector: WithVector,
     },
+    /// Points of the shards not yet in their HNSW graph (answered as a count).
+    PendingIndex,
 }
 
 /// The partial answer of one peer.
@@ -257,6 +259,12 @@ impl Collection {
                 with_payload,
                 with_vector,
             } => ReadReply::Records(self.retrieve_local(ids, with_payload, with_vector)?),
+            ReadRequest::PendingIndex => ReadReply::Count(
+                self.pick(shards)?
+                    .iter()
+                    .map(|s| s.segment().pending_index())
+                    .sum(),
+            ),
         })
     }
 }
