@@ -1,8 +1,11 @@
 //! The QdrantCluster operator: `controller` reconciles each QdrantCluster into the objects
 //! `builders` describe and writes `status` from the StatefulSet and the nodes' own
-//! `GET /cluster`. `main.rs` parses flags and starts the controller, metrics and leader election.
+//! `GET /cluster`; `chores` rebalance, drain and recover the data nodes through their REST
+//! API. `main.rs` parses flags and starts the controller, metrics and leader election, or
+//! runs one chore against a node given by URL.
 
 pub mod builders;
+pub mod chores;
 pub mod controller;
 pub mod leader;
 pub mod metrics;

@@ -15,6 +15,9 @@ use std::sync::Arc;
     about = "Kubernetes operator for QdrantCluster"
 )]
 struct Args {
+    /// A chore to run once against a node instead of the controller.
+    #[command(subcommand)]
+    chore: Option<Chore>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -41,6 +44,83 @@ struct Args {
     log_text: bool,
 }
 
+/// The cluster chores, for nodes outside Kubernetes.
+#[derive(Debug, clap::Subcommand)]
+enum Chore {
+    /// Move shards until every peer holds an equal share.
+    Rebalance(Target),
+    /// Move every shard off a peer, then remove it from the cluster.
+    Drain {
+        #[command(flatten)]
+        target: Target,
+        /// Peer id to drain.
+        #[arg(long)]
+        peer: u64,
+    },
+    /// Remove dead peers and restore every collection's replication factor.
+    Recover {
+        #[command(flatten)]
+        target: Target,
+        /// A peer whose replicas all stay `Dead` this long is dead.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        dead_after: std::time::Duration,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// REST URL of any node of the cluster.
+    #[arg(long)]
+    url: String,
+    #[arg(long, env = "QDRANT_API_KEY")]
+    api_key: Option<String>,
+    /// Transfers at a time.
+    #[arg(long, default_value_t = 2)]
+    parallel: usize,
+    /// Longest wait for one transfer.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    transfer_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("bad duration `{s}`"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "" | "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        "h" => Ok(std::time::Duration::from_secs(n * 3600)),
+        _ => Err(format!("bad duration `{s}` (use ms, s, m or h)")),
+    }
+}
+
+/// Runs one chore, printing progress; the error says why it could not finish safely.
+async fn run_chore(chore: Chore) -> anyhow::Result<()> {
+    use operator::chores::{self, client::NodeClient, Options};
+    let say = |m: &str| println!("{m}");
+    let t = match &chore {
+        Chore::Rebalance(t) | Chore::Drain { target: t, .. } | Chore::Recover { target: t, .. } => {
+            t
+        }
+    };
+    let client = NodeClient::new(&t.url, t.api_key.clone());
+    let o = Options {
+        parallel: t.parallel,
+        transfer_timeout: t.transfer_timeout,
+        say: &say,
+    };
+    let report = match &chore {
+        Chore::Rebalance(_) => chores::rebalance(&client, &o).await?,
+        Chore::Drain { peer, .. } => chores::drain(&client, *peer, &o).await?,
+        Chore::Recover { dead_after, .. } => chores::recover(&client, *dead_after, &o).await?,
+    };
+    println!(
+        "done: {} moved, {} replicated, removed {:?}",
+        report.moved, report.replicated, report.removed
+    );
+    Ok(())
+}
+
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -49,7 +129,10 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(chore) = args.chore.take() {
+        return run_chore(chore).await;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.log_text {

@@ -1,10 +1,12 @@
 //! Deterministic points and the REST calls the sharding and transfer tests share: upsert,
 //! count, scroll every page, retrieve, and a collection's replicas as one peer sees them.
 
-use crate::Node;
+use crate::{Cluster, Http, Node};
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub const DIM: usize = 8;
 
@@ -147,4 +149,86 @@ pub fn without_versions(mut v: Value) -> Value {
         }
     }
     v
+}
+
+/// Upserts batches of 20 new points through the given nodes in turn until stopped,
+/// retrying a batch until it is acknowledged; returns the acknowledged id range's end.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(u64, usize)>,
+}
+
+impl Writer {
+    pub fn start(urls: Vec<String>, name: &str, first: u64) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, name) = (stop.clone(), name.to_string());
+        let handle = std::thread::spawn(move || {
+            let (mut next, mut retries) = (first, 0);
+            let mut turn = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let http = Http::new(&urls[turn % urls.len()]);
+                turn += 1;
+                let path = format!("/collections/{name}/points?wait=true");
+                match http.put(&path, &points(next..next + 20)) {
+                    Ok((200, _)) => next += 20,
+                    _ => retries += 1,
+                }
+            }
+            (next, retries)
+        });
+        Writer { stop, handle }
+    }
+
+    /// Stops the writer; returns the end of the acknowledged ids and the retries it needed.
+    pub fn finish(self) -> (u64, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("writer thread")
+    }
+}
+
+/// Every id in `0..base` and `first..end` through every running peer, and searches equal a
+/// single node holding the same points.
+pub fn check_all(c: &Cluster, name: &str, base: u64, first: u64, end: u64) -> Result<()> {
+    let want = base + (end - first);
+    let reference = Node::start()?;
+    create(&reference, name, sharded(1, 1, 1))?;
+    for (lo, hi) in [(0, base), (first, end)] {
+        for start in (lo..hi).step_by(1000) {
+            let (code, body) = upsert(&reference, name, start..(start + 1000).min(hi))?;
+            assert_eq!(code, 200, "{body}");
+        }
+    }
+    for i in c.running() {
+        let n = &c.nodes[i];
+        assert_eq!(count(n, name), want, "count through peer {i}");
+        assert_eq!(
+            scroll_ids(n, name).len() as u64,
+            want,
+            "scroll through peer {i}"
+        );
+        for q in 0..5 {
+            let body = json!({"query": vector(900_000 + q), "limit": 10, "with_payload": true});
+            let path = format!("/collections/{name}/points/query");
+            let got = without_versions(post(n, &path, body.clone()));
+            assert_eq!(got, without_versions(post(&reference, &path, body)));
+        }
+    }
+    Ok(())
+}
+
+pub fn load(node: &Node, name: &str, n: u64) -> Result<()> {
+    for start in (0..n).step_by(1000) {
+        let (code, body) = upsert(node, name, start..(start + 1000).min(n))?;
+        assert_eq!(code, 200, "{body}");
+    }
+    Ok(())
+}
+
+/// States of `peer`'s replicas of `name`, as node `n` sees them.
+pub fn states_of(n: &Node, name: &str, peer: u64) -> Vec<String> {
+    replicas(&cluster_info(n, name))
+        .into_iter()
+        .filter(|((_, p), _)| *p == peer)
+        .map(|(_, s)| s)
+        .collect()
 }

@@ -112,13 +112,8 @@ fn a_dead_peer_is_marked_dead_and_recovers_every_missed_write() -> Result<()> {
         "the dead peer's replicas to show Dead",
         Duration::from_secs(30),
         || {
-            let view = replicas(&cluster_info(&c.nodes[0], "c"));
-            let of_dead: Vec<&String> = view
-                .iter()
-                .filter(|((_, p), _)| *p == dead)
-                .map(|(_, s)| s)
-                .collect();
-            (of_dead.len() == 4 && of_dead.iter().all(|s| *s == "Dead")).then_some(())
+            let of_dead = states_of(&c.nodes[0], "c", dead);
+            (of_dead.len() == 4 && of_dead.iter().all(|s| s == "Dead")).then_some(())
         },
     )?;
 

@@ -5,11 +5,9 @@
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::points::*;
-use tests::{wait_for, Cluster, Http, Node};
+use tests::{wait_for, Cluster, Node};
 
 fn operate(node: &Node, name: &str, op: Value) -> (u16, Value) {
     node.http()
@@ -39,79 +37,6 @@ fn shards_of(view: &std::collections::BTreeMap<(u64, u64), String>, peer: u64) -
         .filter(|(_, p)| *p == peer)
         .map(|(s, _)| *s)
         .collect()
-}
-
-/// Upserts batches of 20 new points through the given nodes in turn until stopped,
-/// retrying a batch until it is acknowledged; returns the acknowledged id range's end.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<(u64, usize)>,
-}
-
-impl Writer {
-    fn start(urls: Vec<String>, name: &str, first: u64) -> Writer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (flag, name) = (stop.clone(), name.to_string());
-        let handle = std::thread::spawn(move || {
-            let (mut next, mut retries) = (first, 0);
-            let mut turn = 0;
-            while !flag.load(Ordering::Relaxed) {
-                let http = Http::new(&urls[turn % urls.len()]);
-                turn += 1;
-                let path = format!("/collections/{name}/points?wait=true");
-                match http.put(&path, &points(next..next + 20)) {
-                    Ok((200, _)) => next += 20,
-                    _ => retries += 1,
-                }
-            }
-            (next, retries)
-        });
-        Writer { stop, handle }
-    }
-
-    /// Stops the writer; returns the end of the acknowledged ids and the retries it needed.
-    fn finish(self) -> (u64, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("writer thread")
-    }
-}
-
-/// Every id in `0..base` and `first..end` through every running peer, and searches equal a
-/// single node holding the same points.
-fn check_all(c: &Cluster, name: &str, base: u64, first: u64, end: u64) -> Result<()> {
-    let want = base + (end - first);
-    let reference = Node::start()?;
-    create(&reference, name, sharded(1, 1, 1))?;
-    for (lo, hi) in [(0, base), (first, end)] {
-        for start in (lo..hi).step_by(1000) {
-            let (code, body) = upsert(&reference, name, start..(start + 1000).min(hi))?;
-            assert_eq!(code, 200, "{body}");
-        }
-    }
-    for i in c.running() {
-        let n = &c.nodes[i];
-        assert_eq!(count(n, name), want, "count through peer {i}");
-        assert_eq!(
-            scroll_ids(n, name).len() as u64,
-            want,
-            "scroll through peer {i}"
-        );
-        for q in 0..5 {
-            let body = json!({"query": vector(900_000 + q), "limit": 10, "with_payload": true});
-            let path = format!("/collections/{name}/points/query");
-            let got = without_versions(post(n, &path, body.clone()));
-            assert_eq!(got, without_versions(post(&reference, &path, body)));
-        }
-    }
-    Ok(())
-}
-
-fn load(node: &Node, name: &str, n: u64) -> Result<()> {
-    for start in (0..n).step_by(1000) {
-        let (code, body) = upsert(node, name, start..(start + 1000).min(n))?;
-        assert_eq!(code, 200, "{body}");
-    }
-    Ok(())
 }
 
 /// Transfer rate, for the issue note (`--nocapture`).

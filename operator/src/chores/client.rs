@@ -1,0 +1,211 @@
+//! The one client of a data node's REST API that every chore uses: cluster membership,
+//! collection layouts, cluster operations and peer removal.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: HTTP {status}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+}
+
+/// One replica of a shard as a node reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub shard: u32,
+    pub peer: u64,
+    pub state: String,
+}
+
+/// A collection's shards as one node sees them.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub shard_count: u32,
+    pub replicas: Vec<Replica>,
+    pub transfers: usize,
+    /// `(shard, to)` of each running transfer.
+    pub moving: Vec<(u32, u64)>,
+}
+
+/// A peer as the node sees it: uri and consecutive failed sends to it.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub uri: String,
+    pub send_failures: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl NodeClient {
+    pub fn new(url: &str, api_key: Option<String>) -> NodeClient {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        NodeClient {
+            base: url.trim_end_matches('/').to_string(),
+            api_key,
+            http,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, NodeError> {
+        let url = format!("{}{path}", self.base);
+        let mut rb = self.http.request(method, &url);
+        if let Some(k) = &self.api_key {
+            rb = rb.header("api-key", k);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let unreachable = |source| NodeError::Unreachable {
+            url: url.clone(),
+            source,
+        };
+        let resp = rb.send().await.map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            let message = v["status"]["error"]
+                .as_str()
+                .unwrap_or("no error message")
+                .to_string();
+            return Err(NodeError::Refused {
+                url,
+                status,
+                message,
+            });
+        }
+        Ok(v["result"].clone())
+    }
+
+    /// This node's peer id and every member with its send-failure count.
+    pub async fn cluster(&self) -> Result<(u64, BTreeMap<u64, Peer>), NodeError> {
+        let r = self.call(reqwest::Method::GET, "/cluster", None).await?;
+        let failures = &r["message_send_failures"];
+        let peers = r["peers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, p)| {
+                let uri = p["uri"].as_str().unwrap_or("").to_string();
+                let send_failures = failures[uri.as_str()]["count"].as_u64().unwrap_or(0);
+                Some((id.parse().ok()?, Peer { uri, send_failures }))
+            })
+            .collect();
+        Ok((r["peer_id"].as_u64().unwrap_or(0), peers))
+    }
+
+    pub async fn collections(&self) -> Result<Vec<String>, NodeError> {
+        let r = self
+            .call(reqwest::Method::GET, "/collections", None)
+            .await?;
+        Ok(r["collections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// `replication_factor` of a collection.
+    pub async fn replication_factor(&self, name: &str) -> Result<u32, NodeError> {
+        let r = self
+            .call(reqwest::Method::GET, &format!("/collections/{name}"), None)
+            .await?;
+        Ok(r["config"]["params"]["replication_factor"]
+            .as_u64()
+            .unwrap_or(1) as u32)
+    }
+
+    pub async fn layout(&self, name: &str) -> Result<Layout, NodeError> {
+        let path = format!("/collections/{name}/cluster");
+        let r = self.call(reqwest::Method::GET, &path, None).await?;
+        let me = r["peer_id"].as_u64().unwrap_or(0);
+        let mut replicas = Vec::new();
+        for s in r["local_shards"].as_array().into_iter().flatten() {
+            replicas.push(replica(s, Some(me)));
+        }
+        for s in r["remote_shards"].as_array().into_iter().flatten() {
+            replicas.push(replica(s, None));
+        }
+        let transfers = r["shard_transfers"].as_array().cloned().unwrap_or_default();
+        let moving = transfers
+            .iter()
+            .map(|t| {
+                (
+                    t["shard_id"].as_u64().unwrap_or(0) as u32,
+                    t["to"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        Ok(Layout {
+            shard_count: r["shard_count"].as_u64().unwrap_or(0) as u32,
+            replicas,
+            transfers: transfers.len(),
+            moving,
+        })
+    }
+
+    /// `POST /collections/{name}/cluster` with one operation.
+    pub async fn operate(&self, name: &str, op: Value) -> Result<(), NodeError> {
+        let path = format!("/collections/{name}/cluster");
+        self.call(reqwest::Method::POST, &path, Some(op))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn transfer(
+        &self,
+        name: &str,
+        kind: &str,
+        shard: u32,
+        from: u64,
+        to: u64,
+    ) -> Result<(), NodeError> {
+        let body = json!({ kind: {"shard_id": shard, "from_peer_id": from, "to_peer_id": to} });
+        self.operate(name, body).await
+    }
+
+    pub async fn remove_peer(&self, peer: u64, force: bool) -> Result<(), NodeError> {
+        let path = format!("/cluster/peer/{peer}?force={force}&timeout=30");
+        self.call(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn replica(s: &Value, peer: Option<u64>) -> Replica {
+    Replica {
+        shard: s["shard_id"].as_u64().unwrap_or(0) as u32,
+        peer: peer.or_else(|| s["peer_id"].as_u64()).unwrap_or(0),
+        state: s["state"].as_str().unwrap_or("").to_string(),
+    }
+}

@@ -1,0 +1,262 @@
+//! The cluster chores Qdrant leaves to humans, driven through a node's REST API: rebalance
+//! shards over all peers, drain a peer and remove it, recover from dead peers. The CLI
+//! subcommands and the controller call the same functions; every chore plans from the
+//! cluster's current state, so running it again after an interruption finishes the job.
+
+pub mod client;
+pub mod plan;
+
+use client::{Layout, NodeClient, NodeError};
+use plan::{Move, PlanError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChoreError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("peer {0} is not a member of the cluster")]
+    UnknownPeer(u64),
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, String),
+    #[error("shards with no live replica: {0}")]
+    Lost(String),
+}
+
+/// What a chore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub moved: usize,
+    pub replicated: usize,
+    pub removed: Vec<u64>,
+}
+
+/// How a chore runs: transfers at a time, how long one may take, where progress goes.
+pub struct Options<'a> {
+    pub parallel: usize,
+    pub transfer_timeout: Duration,
+    pub say: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("parallel", &self.parallel)
+            .finish()
+    }
+}
+
+fn pairs(l: &Layout) -> Vec<(u32, u64)> {
+    l.replicas.iter().map(|r| (r.shard, r.peer)).collect()
+}
+
+/// Runs transfers of one collection, at most `parallel` at a time and never two of a shard
+/// at once, waiting for each until its target holds an active replica.
+async fn execute(
+    c: &NodeClient,
+    name: &str,
+    kind: &str,
+    moves: &[Move],
+    o: &Options<'_>,
+) -> Result<(), ChoreError> {
+    let mut todo: Vec<Move> = moves.to_vec();
+    while !todo.is_empty() {
+        let mut batch: Vec<Move> = Vec::new();
+        todo.retain(|m| {
+            let free = batch.len() < o.parallel.max(1) && batch.iter().all(|b| b.shard != m.shard);
+            if free {
+                batch.push(*m);
+            }
+            !free
+        });
+        for m in &batch {
+            (o.say)(&format!(
+                "{kind} {name} shard {} from {} to {}",
+                m.shard, m.from, m.to
+            ));
+            c.transfer(name, kind, m.shard, m.from, m.to).await?;
+        }
+        let deadline = Instant::now() + o.transfer_timeout;
+        loop {
+            let l = c.layout(name).await?;
+            let done = batch.iter().all(|m| {
+                let active = l
+                    .replicas
+                    .iter()
+                    .any(|r| r.shard == m.shard && r.peer == m.to && r.state == "Active");
+                active && !l.moving.iter().any(|(s, _)| *s == m.shard)
+            });
+            if done {
+                break;
+            }
+            let failed = batch.iter().find(|m| {
+                !l.moving.iter().any(|(s, _)| *s == m.shard)
+                    && !l
+                        .replicas
+                        .iter()
+                        .any(|r| r.shard == m.shard && r.peer == m.to)
+            });
+            if let Some(m) = failed {
+                // The node aborted it (a peer died, or someone aborted it): plan again later.
+                return Err(ChoreError::Timeout(
+                    Duration::ZERO,
+                    format!(
+                        "transfer of shard {} to {} (aborted by the cluster)",
+                        m.shard, m.to
+                    ),
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(ChoreError::Timeout(
+                    o.transfer_timeout,
+                    format!("transfers of `{name}`"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Moves replicas until every peer holds the same number, give or take one.
+pub async fn rebalance(c: &NodeClient, o: &Options<'_>) -> Result<Report, ChoreError> {
+    let (_, peers) = c.cluster().await?;
+    let peers: Vec<u64> = peers.keys().copied().collect();
+    let mut report = Report::default();
+    for name in c.collections().await? {
+        let moves = plan::rebalance(&pairs(&c.layout(&name).await?), &peers);
+        execute(c, &name, "move_shard", &moves, o).await?;
+        report.moved += moves.len();
+    }
+    (o.say)(&format!("rebalanced: {} replicas moved", report.moved));
+    Ok(report)
+}
+
+/// Moves every replica off `peer` (refusing before any move when the others cannot hold
+/// them), then removes it from the cluster.
+pub async fn drain(c: &NodeClient, peer: u64, o: &Options<'_>) -> Result<Report, ChoreError> {
+    let (_, peers) = c.cluster().await?;
+    if !peers.contains_key(&peer) {
+        return Err(ChoreError::UnknownPeer(peer));
+    }
+    let remaining: Vec<u64> = peers.keys().copied().filter(|p| *p != peer).collect();
+    let mut plans = Vec::new();
+    for name in c.collections().await? {
+        let moves = plan::drain(&name, &pairs(&c.layout(&name).await?), peer, &remaining)?;
+        plans.push((name, moves));
+    }
+    let mut report = Report::default();
+    for (name, moves) in plans {
+        execute(c, &name, "move_shard", &moves, o).await?;
+        report.moved += moves.len();
+    }
+    (o.say)(&format!("peer {peer} holds no shards; removing it"));
+    c.remove_peer(peer, false).await?;
+    report.removed.push(peer);
+    Ok(report)
+}
+
+/// Peers all of whose replicas (at least one) are `Dead` and not being re-synced.
+async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError> {
+    let mut states: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for name in c.collections().await? {
+        let l = c.layout(&name).await?;
+        for r in &l.replicas {
+            let e = states.entry(r.peer).or_default();
+            e.0 += 1;
+            if r.state == "Dead"
+                && !l
+                    .moving
+                    .iter()
+                    .any(|(s, to)| *s == r.shard && *to == r.peer)
+            {
+                e.1 += 1;
+            }
+        }
+    }
+    Ok(states
+        .into_iter()
+        .filter(|(_, (all, dead))| all == dead)
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Peers that stayed dead (every replica `Dead`) for `dead_after`.
+pub async fn dead_peers(c: &NodeClient, dead_after: Duration) -> Result<BTreeSet<u64>, ChoreError> {
+    let started = Instant::now();
+    let mut dead = dead_candidates(c).await?;
+    while !dead.is_empty() && started.elapsed() < dead_after {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = dead_candidates(c).await?;
+        dead.retain(|p| now.contains(p));
+    }
+    Ok(dead)
+}
+
+/// Removes peers dead for `dead_after` (unless one holds the last copy of a shard) and
+/// restores every collection's replication factor on the live peers.
+pub async fn recover(
+    c: &NodeClient,
+    dead_after: Duration,
+    o: &Options<'_>,
+) -> Result<Report, ChoreError> {
+    let dead = dead_peers(c, dead_after).await?;
+    let (_, peers) = c.cluster().await?;
+    let alive: Vec<u64> = peers
+        .keys()
+        .copied()
+        .filter(|p| !dead.contains(p))
+        .collect();
+    let mut report = Report::default();
+    let mut lost = Vec::new();
+    let names = c.collections().await?;
+    for peer in &dead {
+        let mut last_copy = false;
+        for name in &names {
+            let l = c.layout(name).await?;
+            let on_live = |shard: u32| {
+                l.replicas
+                    .iter()
+                    .any(|r| r.shard == shard && alive.contains(&r.peer) && r.state == "Active")
+            };
+            last_copy |= l
+                .replicas
+                .iter()
+                .any(|r| r.peer == *peer && !on_live(r.shard));
+        }
+        if last_copy {
+            (o.say)(&format!(
+                "peer {peer} is dead but holds the last copy of a shard: not removed"
+            ));
+            continue;
+        }
+        (o.say)(&format!("removing dead peer {peer}"));
+        c.remove_peer(*peer, true).await?;
+        report.removed.push(*peer);
+    }
+    for name in &names {
+        let l = c.layout(name).await?;
+        let factor = c.replication_factor(name).await?;
+        let live: Vec<(u32, u64, bool)> = l
+            .replicas
+            .iter()
+            .filter(|r| alive.contains(&r.peer))
+            .map(|r| (r.shard, r.peer, r.state == "Active"))
+            .collect();
+        let repair = plan::repair(l.shard_count, &live, factor, &alive);
+        execute(c, name, "replicate_shard", &repair.replicate, o).await?;
+        report.replicated += repair.replicate.len();
+        lost.extend(repair.lost.iter().map(|s| format!("{name}/{s}")));
+    }
+    (o.say)(&format!(
+        "recovered: {} peers removed, {} replicas added",
+        report.removed.len(),
+        report.replicated
+    ));
+    if !lost.is_empty() {
+        return Err(ChoreError::Lost(lost.join(", ")));
+    }
+    Ok(report)
+}

@@ -1,0 +1,167 @@
+//! The operator's cluster chores as a user without Kubernetes runs them:
+//! `qdrant-operator rebalance|drain|recover --url …` against real node processes, with a
+//! writer running and every acknowledged write checked afterwards.
+
+use anyhow::Result;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tests::kube::operator_binary;
+use tests::points::*;
+use tests::{wait_for, Cluster, Node};
+
+/// Runs a chore; returns (success, stdout + stderr).
+fn chore(args: &[&str]) -> (bool, String) {
+    let out = Command::new(operator_binary())
+        .args(args)
+        .output()
+        .expect("run qdrant-operator");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Replicas per peer and replicas per shard, as node `n` sees them.
+fn spread(n: &Node, name: &str) -> (BTreeMap<u64, usize>, BTreeMap<u64, usize>) {
+    let view = replicas(&cluster_info(n, name));
+    let (mut peers, mut shards) = (BTreeMap::new(), BTreeMap::new());
+    for ((shard, peer), state) in view {
+        assert_eq!(state, "Active", "shard {shard} on {peer}");
+        *peers.entry(peer).or_default() += 1;
+        *shards.entry(shard).or_default() += 1;
+    }
+    (peers, shards)
+}
+
+#[test]
+fn rebalance_spreads_shards_onto_a_new_peer_under_writes() -> Result<()> {
+    let mut c = Cluster::start(2)?;
+    create(&c.nodes[0], "c", sharded(4, 2, 1))?;
+    load(&c.nodes[0], "c", 8000)?;
+    let added = c.add_peer(&[])?;
+    c.wait_converged(Duration::from_secs(60))?;
+    let writer = Writer::start(
+        vec![c.nodes[0].url.clone(), c.nodes[1].url.clone()],
+        "c",
+        100_000,
+    );
+    let started = Instant::now();
+    let (ok, out) = chore(&["rebalance", "--url", &c.nodes[added].url]);
+    let took = started.elapsed();
+    let (end, retries) = writer.finish();
+    assert!(ok, "{out}");
+    eprintln!(
+        "rebalance 2 -> 3 peers: {took:?}, {out}writer: {} acked, {retries} retries",
+        end - 100_000
+    );
+    let (peers, shards) = spread(&c.nodes[0], "c");
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert!(peers.values().all(|n| (2..=3).contains(n)), "{peers:?}");
+    assert!(shards.values().all(|n| *n == 2), "{shards:?}");
+    assert!(out.contains("move_shard c shard"), "{out}");
+    // Running it again finds nothing to do.
+    let (ok, again) = chore(&["rebalance", "--url", &c.nodes[0].url]);
+    assert!(ok && again.contains("0 replicas moved"), "{again}");
+    check_all(&c, "c", 8000, 100_000, end)
+}
+
+#[test]
+fn drain_empties_a_peer_removes_it_and_refuses_what_cannot_fit() -> Result<()> {
+    let c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
+    load(&c.nodes[0], "c", 3000)?;
+    let leaving = c.peer_id(2);
+    let started = Instant::now();
+    let (ok, out) = chore(&[
+        "drain",
+        "--url",
+        &c.nodes[0].url,
+        "--peer",
+        &leaving.to_string(),
+    ]);
+    assert!(ok, "{out}");
+    eprintln!(
+        "drain of a peer holding 2 replicas: {:?}",
+        started.elapsed()
+    );
+    let peers = c.status(0).expect("status")["peers"].clone();
+    assert!(peers.get(leaving.to_string()).is_none(), "{peers}");
+    let (per_peer, shards) = spread(&c.nodes[0], "c");
+    assert!(!per_peer.contains_key(&leaving));
+    assert!(shards.values().all(|n| *n == 2), "{shards:?}");
+    for i in 0..2 {
+        assert_eq!(count(&c.nodes[i], "c"), 3000);
+    }
+    // Two peers left, replication factor 2: nothing can go anywhere.
+    let (ok, out) = chore(&[
+        "drain",
+        "--url",
+        &c.nodes[0].url,
+        "--peer",
+        &c.peer_id(1).to_string(),
+    ]);
+    assert!(!ok && out.contains("cannot hold every shard"), "{out}");
+    assert_eq!(
+        spread(&c.nodes[0], "c").1,
+        shards,
+        "a refused drain moved something"
+    );
+    Ok(())
+}
+
+#[test]
+fn recover_replaces_a_dead_peer_with_a_fresh_one() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(3, 2, 2))?;
+    load(&c.nodes[0], "c", 3000)?;
+    let writer = Writer::start(
+        vec![c.nodes[0].url.clone(), c.nodes[1].url.clone()],
+        "c",
+        100_000,
+    );
+    let dead = c.peer_id(2);
+    c.nodes[2].kill9()?;
+    let fresh = c.add_peer(&[])?;
+    // What a user (or the controller) sees before recovering: the peer's replicas are dead.
+    wait_for(
+        "the dead peer's replicas marked Dead",
+        Duration::from_secs(30),
+        || {
+            let view = replicas(&cluster_info(&c.nodes[0], "c"));
+            let of_dead: Vec<&String> = view
+                .iter()
+                .filter(|((_, p), _)| *p == dead)
+                .map(|(_, s)| s)
+                .collect();
+            (!of_dead.is_empty() && of_dead.iter().all(|s| *s == "Dead")).then_some(())
+        },
+    )?;
+    let started = Instant::now();
+    let (ok, out) = chore(&["recover", "--url", &c.nodes[0].url, "--dead-after", "3s"]);
+    let took = started.elapsed();
+    assert!(ok, "{out}");
+    let (end, retries) = writer.finish();
+    eprintln!(
+        "recover: {took:?}, {out}writer: {} acked, {retries} retries",
+        end - 100_000
+    );
+    assert!(out.contains(&format!("removing dead peer {dead}")), "{out}");
+    let (per_peer, shards) = spread(&c.nodes[0], "c");
+    assert!(!per_peer.contains_key(&dead));
+    assert!(per_peer.contains_key(&c.peer_id(fresh)), "{per_peer:?}");
+    assert!(shards.values().all(|n| *n == 2), "{shards:?}");
+    // Write consistency factor 2: every acknowledged write is on both replicas.
+    let ids: Vec<_> = (0..3000).chain(100_000..end).map(pid).collect();
+    let n = ids.len();
+    let got = post(
+        &c.nodes[fresh],
+        "/collections/c/points?consistency=all",
+        json!({"ids": ids}),
+    );
+    assert_eq!(got.as_array().map(Vec::len), Some(n));
+    Ok(())
+}
