@@ -131,13 +131,8 @@ fn recover_replaces_a_dead_peer_with_a_fresh_one() -> Result<()> {
         "the dead peer's replicas marked Dead",
         Duration::from_secs(30),
         || {
-            let view = replicas(&cluster_info(&c.nodes[0], "c"));
-            let of_dead: Vec<&String> = view
-                .iter()
-                .filter(|((_, p), _)| *p == dead)
-                .map(|(_, s)| s)
-                .collect();
-            (!of_dead.is_empty() && of_dead.iter().all(|s| *s == "Dead")).then_some(())
+            let of_dead = states_of(&c.nodes[0], "c", dead);
+            (!of_dead.is_empty() && of_dead.iter().all(|s| s == "Dead")).then_some(())
         },
     )?;
     let started = Instant::now();
