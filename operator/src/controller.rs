@@ -2,6 +2,7 @@
 //! apply, one field manager), observes the StatefulSet and the nodes, and writes the status;
 //! `error_policy` backs off per object. A finalizer carries out the volume policy on delete.
 
+use crate::automation;
 use crate::builders::{self, ConfigError};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
@@ -42,6 +43,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub nodes: Nodes,
     failures: Mutex<HashMap<String, u32>>,
+    /// Per cluster: when each peer was first seen dead (a timer; restarts with the operator).
+    dead_since: tokio::sync::Mutex<HashMap<String, std::collections::BTreeMap<u64, Instant>>>,
 }
 
 impl Context {
@@ -56,6 +59,7 @@ impl Context {
             metrics,
             nodes,
             failures: Mutex::new(HashMap::new()),
+            dead_since: Default::default(),
         }
     }
 
@@ -319,8 +323,35 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     apply_obj(&services, &builders::headless_service(qc)).await?;
     apply_obj(&services, &builders::client_service(qc)).await?;
 
-    let (sts, last_operation) =
-        apply_statefulset(qc, ctx, &ns, &yaml, &key_secret, &key_key).await?;
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let current = sts_api
+        .get_opt(&qc.name_any())
+        .await?
+        .and_then(|s| s.spec?.replicas);
+    let mut chore = automation::Outcome {
+        replicas: qc.spec.replicas,
+        ..Default::default()
+    };
+    if let Some(cur) = current.filter(|c| *c > qc.spec.replicas) {
+        if qc.spec.automation.drain_on_scale_down && formed {
+            chore = automation::scale_down(qc, ctx, &ns, cur, key_value.clone()).await;
+            match (&chore.blocked, &chore.last_operation) {
+                (Some((reason, m)), _) => {
+                    event(ctx, qc, EventType::Warning, reason, m.clone()).await
+                }
+                (None, Some(note)) => {
+                    event(ctx, qc, EventType::Normal, "Drained", note.clone()).await
+                }
+                _ => {}
+            }
+        }
+    }
+    let (sts, mut last_operation) =
+        apply_statefulset(qc, ctx, &ns, &yaml, &key_secret, &key_key, chore.replicas).await?;
+    if chore.blocked.is_none() && chore.last_operation.is_some() {
+        forget_claims(ctx, &ns, qc, chore.replicas, current.unwrap_or(0)).await;
+    }
+    last_operation = chore.last_operation.clone().or(last_operation);
 
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
     if qc.spec.pod_disruption_budget.enabled {
@@ -352,8 +383,25 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
         selector: builders::selector_string(qc),
         last_operation,
         api_key_secret: Some(key_secret),
+        chore_blocked: None,
     };
     let healthy = o.ready == qc.spec.replicas && o.pods == qc.spec.replicas;
+    let mut o = o;
+    o.chore_blocked = chore.blocked;
+    if healthy && formed && o.chore_blocked.is_none() {
+        let mut dead = ctx.dead_since.lock().await;
+        let timers = dead.entry(Context::key(qc)).or_default();
+        let (note, blocked) = automation::upkeep(qc, ctx, &ns, key_value.clone(), timers).await;
+        drop(dead);
+        if let Some(n) = &note {
+            event(ctx, qc, EventType::Normal, "Chore", n.clone()).await;
+            o.last_operation = Some(n.clone());
+        }
+        if let Some((reason, m)) = &blocked {
+            event(ctx, qc, EventType::Warning, reason, m.clone()).await;
+        }
+        o.chore_blocked = blocked;
+    }
     write_status(&qcs, qc, &o).await?;
     Ok(Action::requeue(Duration::from_secs(if healthy {
         60
@@ -371,6 +419,7 @@ async fn apply_statefulset(
     yaml: &str,
     key_secret: &str,
     key_key: &str,
+    replicas: i32,
 ) -> Result<(StatefulSet, Option<String>), Error> {
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     let existing = sts_api.get_opt(&qc.name_any()).await?;
@@ -380,6 +429,9 @@ async fn apply_statefulset(
         key_secret,
         key_key,
     );
+    if let Some(spec) = sts.spec.as_mut() {
+        spec.replicas = Some(replicas);
+    }
     let mut last_operation = None;
     match &existing {
         None => {
@@ -402,8 +454,8 @@ async fn apply_statefulset(
             if let (Some(spec), Some(old_spec)) = (sts.spec.as_mut(), old.spec.as_ref()) {
                 spec.volume_claim_templates = old_spec.volume_claim_templates.clone();
                 let was = old_spec.replicas.unwrap_or(0);
-                if was != qc.spec.replicas {
-                    let note = format!("scaling from {was} to {} pods", qc.spec.replicas);
+                if was != replicas {
+                    let note = format!("scaling from {was} to {replicas} pods");
                     event(ctx, qc, EventType::Normal, "Scaling", note.clone()).await;
                     last_operation = Some(note);
                 }
@@ -413,6 +465,22 @@ async fn apply_statefulset(
     }
     let sts = apply_obj(&sts_api, &sts).await?;
     Ok((sts, last_operation))
+}
+
+/// Deletes the volumes of drained pods (ordinals `from..to`): their peers left the cluster
+/// for good, and a pod that came back on old Raft state would stay out of it.
+async fn forget_claims(ctx: &Context, ns: &str, qc: &QdrantCluster, from: i32, to: i32) {
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
+    for i in from..to {
+        let name = format!("storage-{}-{i}", qc.name_any());
+        match pvcs.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => tracing::info!(pvc = %name, "deleted the volume of a drained pod"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                tracing::warn!(pvc = %name, error = %e, "could not delete a drained pod's volume")
+            }
+        }
+    }
 }
 
 /// Raises the size request of existing claims when `spec.storage.size` grew.

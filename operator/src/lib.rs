@@ -4,6 +4,7 @@
 //! API. `main.rs` parses flags and starts the controller, metrics and leader election, or
 //! runs one chore against a node given by URL.
 
+pub mod automation;
 pub mod builders;
 pub mod chores;
 pub mod controller;

@@ -53,9 +53,9 @@ enum Chore {
     Drain {
         #[command(flatten)]
         target: Target,
-        /// Peer id to drain.
-        #[arg(long)]
-        peer: u64,
+        /// Peer id to drain (repeatable: they are drained together).
+        #[arg(long, required = true)]
+        peer: Vec<u64>,
     },
     /// Remove dead peers and restore every collection's replication factor.
     Recover {
@@ -111,7 +111,7 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
     };
     let report = match &chore {
         Chore::Rebalance(_) => chores::rebalance(&client, &o).await?,
-        Chore::Drain { peer, .. } => chores::drain(&client, *peer, &o).await?,
+        Chore::Drain { peer, .. } => chores::drain(&client, peer, &o).await?,
         Chore::Recover { dead_after, .. } => chores::recover(&client, *dead_after, &o).await?,
     };
     println!(

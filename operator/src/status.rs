@@ -20,6 +20,8 @@ pub struct Observed {
     pub selector: String,
     pub last_operation: Option<String>,
     pub api_key_secret: Option<String>,
+    /// `(reason, message)` of a chore that could not run or finish this round.
+    pub chore_blocked: Option<(String, String)>,
 }
 
 fn condition(
@@ -149,6 +151,11 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
         ),
         condition("Degraded", degraded, reason, message, generation),
     ];
+    let (ok, why, msg) = match &o.chore_blocked {
+        Some((r, m)) => (false, r.as_str(), m.clone()),
+        None => (true, "Idle", "no chore is blocked".to_string()),
+    };
+    conditions.push(condition("ChoresSucceeded", ok, why, msg, generation));
     carry_times(&mut conditions, &old.conditions);
     QdrantClusterStatus {
         phase: Some(phase),

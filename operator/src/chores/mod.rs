@@ -134,32 +134,62 @@ pub async fn rebalance(c: &NodeClient, o: &Options<'_>) -> Result<Report, ChoreE
     Ok(report)
 }
 
-/// Moves every replica off `peer` (refusing before any move when the others cannot hold
-/// them), then removes it from the cluster.
-pub async fn drain(c: &NodeClient, peer: u64, o: &Options<'_>) -> Result<Report, ChoreError> {
+/// Moves every replica off `leaving` onto the other peers (refusing before any move when
+/// they cannot hold them), then removes those peers. Peers already gone are skipped, so an
+/// interrupted drain resumes where it stopped.
+pub async fn drain(c: &NodeClient, leaving: &[u64], o: &Options<'_>) -> Result<Report, ChoreError> {
     let (_, peers) = c.cluster().await?;
-    if !peers.contains_key(&peer) {
-        return Err(ChoreError::UnknownPeer(peer));
-    }
-    let remaining: Vec<u64> = peers.keys().copied().filter(|p| *p != peer).collect();
+    let leaving: Vec<u64> = leaving
+        .iter()
+        .copied()
+        .filter(|p| peers.contains_key(p))
+        .collect();
+    let remaining: Vec<u64> = peers
+        .keys()
+        .copied()
+        .filter(|p| !leaving.contains(p))
+        .collect();
     let mut plans = Vec::new();
     for name in c.collections().await? {
-        let moves = plan::drain(&name, &pairs(&c.layout(&name).await?), peer, &remaining)?;
-        plans.push((name, moves));
+        let mut replicas = pairs(&c.layout(&name).await?);
+        for peer in &leaving {
+            let moves = plan::drain(&name, &replicas, *peer, &remaining)?;
+            for m in &moves {
+                replicas.retain(|r| *r != (m.shard, m.from));
+                replicas.push((m.shard, m.to));
+            }
+            plans.push((name.clone(), moves));
+        }
     }
     let mut report = Report::default();
     for (name, moves) in plans {
         execute(c, &name, "move_shard", &moves, o).await?;
         report.moved += moves.len();
     }
-    (o.say)(&format!("peer {peer} holds no shards; removing it"));
-    c.remove_peer(peer, false).await?;
-    report.removed.push(peer);
+    for peer in leaving {
+        (o.say)(&format!("peer {peer} holds no shards; removing it"));
+        c.remove_peer(peer, false).await?;
+        report.removed.push(peer);
+    }
     Ok(report)
 }
 
+/// Peers that hold no replica of any collection while some collection exists: new peers.
+pub async fn empty_peers(c: &NodeClient) -> Result<Vec<u64>, ChoreError> {
+    let (_, peers) = c.cluster().await?;
+    let names = c.collections().await?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut holding = BTreeSet::new();
+    for name in &names {
+        holding.extend(c.layout(name).await?.replicas.iter().map(|r| r.peer));
+    }
+    Ok(peers.into_keys().filter(|p| !holding.contains(p)).collect())
+}
+
 /// Peers all of whose replicas (at least one) are `Dead` and not being re-synced.
-async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError> {
+pub async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError> {
     let mut states: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for name in c.collections().await? {
         let l = c.layout(&name).await?;

@@ -1,0 +1,156 @@
+//! The chores the controller runs for a QdrantCluster, through the same `chores` code as the
+//! CLI: drain the highest ordinals before the StatefulSet shrinks, rebalance onto new peers,
+//! and recover once a peer stayed dead past `deadPeerTimeoutSeconds`. The progress that
+//! matters lives in the cluster itself (layouts, membership), so a restarted operator plans
+//! the rest of the same job.
+
+use crate::chores::{self, client::NodeClient, ChoreError, Options};
+use crate::controller::Context;
+use crds::QdrantCluster;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long one transfer may take inside a reconcile.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// What the chores did this round, for status and Events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// The StatefulSet's replica count to apply.
+    pub replicas: i32,
+    pub last_operation: Option<String>,
+    /// `(reason, message)` when a chore could not run or finish; None when all is well.
+    pub blocked: Option<(String, String)>,
+}
+
+fn say(m: &str) {
+    tracing::info!("{m}");
+}
+
+fn options() -> Options<'static> {
+    Options {
+        parallel: 2,
+        transfer_timeout: TRANSFER_TIMEOUT,
+        say: &say,
+    }
+}
+
+/// The REST client of pod `ordinal`.
+pub fn client(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    ordinal: i32,
+    key: Option<String>,
+) -> NodeClient {
+    let pod = format!("{}-{ordinal}", qc.name_any());
+    let url = ctx.nodes.url(&pod, &crate::builders::headless_name(qc), ns);
+    NodeClient::new(&url, key)
+}
+
+/// Before the StatefulSet shrinks from `current` to `spec.replicas` pods: moves every shard
+/// off the pods that go and removes their peers. Until that is done the StatefulSet keeps
+/// `current` pods; a drain the remaining peers cannot hold is refused.
+pub async fn scale_down(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    current: i32,
+    key: Option<String>,
+) -> Outcome {
+    let want = qc.spec.replicas;
+    let hold = |reason: &str, message: String| Outcome {
+        replicas: current,
+        last_operation: None,
+        blocked: Some((reason.into(), message)),
+    };
+    let mut leaving = Vec::new();
+    for ordinal in want..current {
+        match client(qc, ctx, ns, ordinal, key.clone()).cluster().await {
+            Ok((peer, _)) => leaving.push(peer),
+            // A pod already removed from the cluster may still answer with its own id; a pod
+            // that does not answer at all cannot be drained safely.
+            Err(e) => {
+                return hold(
+                    "ScaleDownBlocked",
+                    format!("pod {ordinal} does not answer: {e}"),
+                )
+            }
+        }
+    }
+    let c = client(qc, ctx, ns, 0, key);
+    match chores::drain(&c, &leaving, &options()).await {
+        Ok(r) => Outcome {
+            replicas: want,
+            last_operation: Some(format!(
+                "drained {} peers ({} replicas moved), scaling from {current} to {want} pods",
+                r.removed.len(),
+                r.moved
+            )),
+            blocked: None,
+        },
+        Err(e @ ChoreError::Plan(_)) => hold("ScaleDownRefused", e.to_string()),
+        Err(e) => hold("ScaleDownFailed", e.to_string()),
+    }
+}
+
+/// After all pods are ready: rebalance when a peer holds nothing, recover peers dead longer
+/// than the timeout. `dead_since` remembers when each candidate was first seen dead.
+pub async fn upkeep(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    key: Option<String>,
+    dead_since: &mut BTreeMap<u64, Instant>,
+) -> (Option<String>, Option<(String, String)>) {
+    let a = &qc.spec.automation;
+    let c = client(qc, ctx, ns, 0, key);
+    let o = options();
+    if a.recovery {
+        let now = match chores::dead_candidates(&c).await {
+            Ok(n) => n,
+            Err(e) => return (None, Some(("RecoveryFailed".into(), e.to_string()))),
+        };
+        dead_since.retain(|p, _| now.contains(p));
+        for p in &now {
+            dead_since.entry(*p).or_insert_with(Instant::now);
+        }
+        let timeout = Duration::from_secs(u64::from(a.dead_peer_timeout_seconds));
+        if dead_since.values().any(|t| t.elapsed() >= timeout) {
+            match chores::recover(&c, Duration::ZERO, &o).await {
+                Ok(r) => {
+                    dead_since.clear();
+                    let note = format!(
+                        "recovered: removed peers {:?}, {} replicas added",
+                        r.removed, r.replicated
+                    );
+                    return (Some(note), None);
+                }
+                Err(e @ ChoreError::Lost(_)) => {
+                    return (None, Some(("ShardLost".into(), e.to_string())))
+                }
+                Err(e) => return (None, Some(("RecoveryFailed".into(), e.to_string()))),
+            }
+        }
+    }
+    if a.rebalance_on_scale_up {
+        match chores::empty_peers(&c).await {
+            Ok(empty) if !empty.is_empty() => match chores::rebalance(&c, &o).await {
+                Ok(r) => {
+                    return (
+                        Some(format!(
+                            "rebalanced onto peers {empty:?}: {} replicas moved",
+                            r.moved
+                        )),
+                        None,
+                    )
+                }
+                Err(e) => return (None, Some(("RebalanceFailed".into(), e.to_string()))),
+            },
+            Ok(_) => {}
+            Err(e) => return (None, Some(("RebalanceFailed".into(), e.to_string()))),
+        }
+    }
+    (None, None)
+}
