@@ -46,3 +46,28 @@ echo "== 3 peers, 6 shards, replication factor 1"
 target/release/bench rest --url http://127.0.0.1:16334 --collection rf1 --shards 6 "$@"
 echo "== 3 peers, 6 shards, replication factor 2"
 target/release/bench rest --url http://127.0.0.1:16334 --collection rf2 --shards 6 --replication-factor 2 "$@"
+
+# Shard transfer throughput: move one shard of the rf1 collection to another peer and time it.
+python3 - <<'PY'
+import json, time, urllib.request
+base = "http://127.0.0.1:16334/collections/rf1"
+def get(path):
+    return json.load(urllib.request.urlopen(base + path))["result"]
+info = get("/cluster")
+me = info["peer_id"]
+shard = info["local_shards"][0]
+other = next(r["peer_id"] for r in info["remote_shards"])
+body = json.dumps({"move_shard": {"shard_id": shard["shard_id"], "from_peer_id": me, "to_peer_id": other}}).encode()
+req = urllib.request.Request(base + "/cluster", data=body, method="POST", headers={"content-type": "application/json"})
+t = time.time()
+urllib.request.urlopen(req).read()
+while True:
+    c = get("/cluster")
+    if not c["shard_transfers"] and all(s["shard_id"] != shard["shard_id"] for s in c["local_shards"]):
+        break
+    time.sleep(0.05)
+secs = time.time() - t
+n = shard["points_count"]
+dim = json.load(urllib.request.urlopen(base))["result"]["config"]["params"]["vectors"]["size"]
+print(f"== shard transfer: {n} points (dim {dim}) in {secs:.2f}s = {n/secs:.0f} points/s, {n*dim*4/secs/1e6:.1f} MB/s of vectors (includes the wait for the target's index)")
+PY

@@ -20,6 +20,15 @@ impl Http {
         }
     }
 
+    /// The same client (and its pooled connections) for another server: load loops that
+    /// made a client per request would run out of loopback ports.
+    pub fn rebase(&self, base: &str) -> Http {
+        Http {
+            base: base.trim_end_matches('/').to_string(),
+            client: self.client.clone(),
+        }
+    }
+
     fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Result<Reply> {
         let resp = rb.send()?;
         let status = resp.status().as_u16();

@@ -165,8 +165,9 @@ impl Writer {
         let handle = std::thread::spawn(move || {
             let (mut next, mut retries) = (first, 0);
             let mut turn = 0;
+            let client = Http::new("");
             while !flag.load(Ordering::Relaxed) {
-                let http = Http::new(&urls[turn % urls.len()]);
+                let http = client.rebase(&urls[turn % urls.len()]);
                 turn += 1;
                 let path = format!("/collections/{name}/points?wait=true");
                 match http.put(&path, &points(next..next + 20)) {

@@ -52,7 +52,10 @@ fn three_peers_form_one_cluster_with_one_leader() -> Result<()> {
     }
     assert_eq!(leaders, 1);
     for n in &c.nodes {
-        assert_eq!(n.http().text("/readyz")?.0, 200);
+        // Ready a few seconds after start, once replica states settled.
+        wait_for("ready", Duration::from_secs(30), || {
+            (n.http().text("/readyz").ok()?.0 == 200).then_some(())
+        })?;
     }
     Ok(())
 }

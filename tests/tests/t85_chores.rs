@@ -6,10 +6,12 @@ use anyhow::Result;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tests::kube::operator_binary;
 use tests::points::*;
-use tests::{wait_for, Cluster, Node};
+use tests::{wait_for, Cluster, Http, Node};
 
 /// Runs a chore; returns (success, stdout + stderr).
 fn chore(args: &[&str]) -> (bool, String) {
@@ -158,5 +160,83 @@ fn recover_replaces_a_dead_peer_with_a_fresh_one() -> Result<()> {
         json!({"ids": ids}),
     );
     assert_eq!(got.as_array().map(Vec::len), Some(n));
+    Ok(())
+}
+
+#[test]
+fn a_rolling_restart_under_writes_loses_nothing() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
+    load(&c.nodes[0], "c", 3000)?;
+    // The pods a Service would route to: the restarting one is left out until it is ready.
+    let serving = Arc::new(Mutex::new(
+        c.nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>(),
+    ));
+    let writer = Writer::start(
+        c.nodes.iter().map(|n| n.url.clone()).collect(),
+        "c",
+        100_000,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let searcher = {
+        let (serving, stop) = (serving.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut searches, mut failed_twice) = (0, 0);
+            let body = json!({"query": vector(7), "limit": 5});
+            let client = Http::new("");
+            while !stop.load(Ordering::Relaxed) {
+                // A client's retry goes through the Service again: a fresh pick each time.
+                let attempt = |k: usize| {
+                    let urls = serving.lock().expect("urls").clone();
+                    let http = client.rebase(&urls[k % urls.len()]);
+                    let r = http.post("/collections/c/points/query", &body);
+                    if !matches!(r, Ok((200, _))) {
+                        eprintln!("search via {}: {r:?}", urls[k % urls.len()]);
+                    }
+                    matches!(r, Ok((200, _)))
+                };
+                if !attempt(searches) && !attempt(searches + 1) {
+                    failed_twice += 1;
+                }
+                searches += 1;
+            }
+            (searches, failed_twice)
+        })
+    };
+    for i in 0..3 {
+        serving
+            .lock()
+            .expect("urls")
+            .retain(|u| *u != c.nodes[i].url);
+        c.nodes[i].stop()?;
+        c.nodes[i].start_again()?;
+        // What the StatefulSet waits for before the next pod: /readyz, i.e. every replica
+        // of the restarted peer active again.
+        wait_for("the restarted peer ready", Duration::from_secs(60), || {
+            (c.nodes[i].http().text("/readyz").ok()?.0 == 200).then_some(())
+        })?;
+        serving.lock().expect("urls").push(c.nodes[i].url.clone());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (searches, failed_twice) = searcher.join().expect("searcher");
+    let (end, retries) = writer.finish();
+    eprintln!("rolling restart: {searches} searches, {failed_twice} failed after a retry; {} writes acked, {retries} retried", end - 100_000);
+    assert_eq!(failed_twice, 0, "a search failed even after one retry");
+    let ids: Vec<_> = (0..3000).chain(100_000..end).map(pid).collect();
+    let n = ids.len();
+    wait_for("every replica active", Duration::from_secs(60), || {
+        let view = replicas(&cluster_info(&c.nodes[0], "c"));
+        view.values().all(|s| s == "Active").then_some(())
+    })?;
+    let got = post(
+        &c.nodes[0],
+        "/collections/c/points?consistency=all",
+        json!({"ids": ids}),
+    );
+    assert_eq!(
+        got.as_array().map(Vec::len),
+        Some(n),
+        "an acknowledged write is missing"
+    );
     Ok(())
 }

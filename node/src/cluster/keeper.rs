@@ -12,9 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Failed health checks in a row before a peer's replicas are marked dead.
-const FAILURES_TO_DEAD: u32 = 3;
-const PING_TIMEOUT: Duration = Duration::from_millis(800);
+/// Failed health checks in a row before a peer's replicas are marked dead (writes that fail
+/// mark a replica dead at once; this catches peers that get no writes).
+const FAILURES_TO_DEAD: u32 = 5;
+/// Generous: a busy peer (index rebuilds on two cores) must not look dead.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 struct State {
@@ -88,7 +90,9 @@ async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>) {
         if leader {
             for (peer, state) in replicas {
                 if down.contains(peer) && *state == ReplicaState::Active {
-                    router.mark_dead(&c.name, *shard, *peer).await;
+                    router
+                        .mark_dead(&c.name, *shard, *peer, "missed health checks")
+                        .await;
                 }
             }
         }

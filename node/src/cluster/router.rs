@@ -213,7 +213,7 @@ impl Router {
                 (ReplicaState::Active, Err(e)) => {
                     match &e {
                         RemoteError::Rejected(_, m) => rejected = Some(m.clone()),
-                        _ => self.mark_dead(&c.name, shard, *peer).await,
+                        _ => self.mark_dead(&c.name, shard, *peer, &e.to_string()).await,
                     }
                     errors.push(e.to_string());
                 }
@@ -288,7 +288,7 @@ impl Router {
     }
 
     /// Marks a replica `Dead` through consensus (never the last active one).
-    pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64) {
+    pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64, why: &str) {
         let Some(cs) = self.consensus() else { return };
         let cmd = Command::ChangeLayout {
             collection: collection.to_string(),
@@ -303,7 +303,7 @@ impl Router {
             command: Box::new(cmd),
         };
         match cs.submit(proposal, Duration::from_secs(10)).await {
-            Ok(_) => tracing::warn!(collection, shard, peer, "replica marked dead"),
+            Ok(_) => tracing::warn!(collection, shard, peer, why, "replica marked dead"),
             Err(e) => {
                 tracing::warn!(collection, shard, peer, error = %e, "could not mark replica dead")
             }

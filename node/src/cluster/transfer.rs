@@ -54,9 +54,7 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
     let success = copied.is_ok();
     if still_listed(&c, &t).is_err() {
         // Aborted meanwhile (abort_transfer, or the leader saw a peer die): nothing to commit.
-        if let Ok(shard) = c.local_shard(t.shard_id) {
-            shard.with_writes_paused(|s| s.set_forward(None));
-        }
+        stop_forwarding(&c, t.shard_id).await;
         router.progress().remove(&(c.name.clone(), t.shard_id));
         return Err("transfer aborted".into());
     }
@@ -67,9 +65,7 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
         success,
     };
     let finish = commit(&router, &c.name, change).await;
-    if let Ok(shard) = c.local_shard(t.shard_id) {
-        shard.with_writes_paused(|s| s.set_forward(None));
-    }
+    stop_forwarding(&c, t.shard_id).await;
     router.progress().remove(&(c.name.clone(), t.shard_id));
     let n = copied?;
     finish?;
@@ -78,6 +74,18 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
         secs = started.elapsed().as_secs_f64(), "shard transfer finished"
     );
     Ok(n)
+}
+
+/// Removes the forward hook, on the blocking pool: taking the shard's write lock may wait
+/// for a write that is itself waiting on the network, which needs the async workers free.
+async fn stop_forwarding(c: &Arc<Collection>, shard: u32) {
+    let c = c.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(s) = c.local_shard(shard) {
+            s.with_writes_paused(|s| s.set_forward(None));
+        }
+    })
+    .await;
 }
 
 /// Commits a layout change through consensus.

@@ -517,6 +517,10 @@ impl Consensus {
             .sum()
     }
 
+    pub fn leader(&self) -> Option<PeerId> {
+        self.inner.raft.metrics().borrow().current_leader
+    }
+
     pub fn is_leader(&self) -> bool {
         self.inner.raft.metrics().borrow().current_leader == Some(self.id())
     }

@@ -2,6 +2,7 @@
 
 use super::extract::{ok, Timer};
 use super::AppState;
+use crate::collection::replicas::ReplicaState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -26,15 +27,63 @@ pub async fn livez() -> &'static str {
 
 /// Ready for traffic: always in single-node mode; in cluster mode once this peer is a member
 /// of a cluster that has a leader (a peer still joining, or cut off, answers 503).
+/// How long a peer in cluster mode stays not ready after it started.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ready once this peer is a member of a cluster with a leader and every replica it holds
+/// is `Active` (a restarted peer whose replicas are being re-synced is not ready yet, so a
+/// rolling restart waits for it).
 pub async fn readyz(State(s): State<AppState>) -> Response {
-    match &s.consensus {
-        Some(c) if !c.is_ready() => (
+    let unavailable = |why: String| {
+        (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: this peer has not joined a cluster with a leader yet",
+            format!("not ready: {why}"),
         )
-            .into_response(),
-        _ => "all shards are ready".into_response(),
+            .into_response()
+    };
+    let Some(c) = &s.consensus else {
+        return "all shards are ready".into_response();
+    };
+    if !c.is_ready() {
+        return unavailable("this peer has not joined a cluster with a leader yet".into());
     }
+    let me = c.id();
+    // Writes that failed on this peer while it was down mark its replicas dead through Raft
+    // a moment later; a peer that just started waits for those to land.
+    if s.started.elapsed() < SETTLE {
+        return unavailable("just started; waiting for replica states to settle".into());
+    }
+    // Caught up with the leader: a restarted peer may not yet know its replicas were marked
+    // dead while it was away.
+    if let Some(leader) = c.leader().filter(|l| *l != me) {
+        let uri = c.peers().remove(&leader).unwrap_or_default();
+        let probe = s
+            .router
+            .remote()
+            .health(leader, &uri, std::time::Duration::from_secs(2));
+        match probe.await {
+            Ok(applied) if c.applied_index() >= applied => {}
+            Ok(applied) => {
+                return unavailable(format!(
+                    "applied {} of the leader's {applied} log entries",
+                    c.applied_index()
+                ))
+            }
+            Err(e) => return unavailable(format!("leader unreachable: {e}")),
+        }
+    }
+    for col in s.registry.all() {
+        let layout = col.layout();
+        for (shard, replicas) in &layout.replicas {
+            match replicas.get(&me) {
+                Some(ReplicaState::Active) | None => {}
+                Some(state) => {
+                    return unavailable(format!("shard {shard} of `{}` is {state:?}", col.name))
+                }
+            }
+        }
+    }
+    "all shards are ready".into_response()
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
