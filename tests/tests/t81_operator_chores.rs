@@ -112,7 +112,7 @@ fn scale_down_drains_first_survives_an_operator_restart_and_refuses_what_cannot_
         qc["status"]["lastOperation"]
             .as_str()
             .unwrap_or("")
-            .contains("drained 1 peers"),
+            .contains("drained"),
         "{qc}"
     );
     let (end, retries) = writer.finish();
