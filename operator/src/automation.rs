@@ -4,12 +4,17 @@
 //! matters lives in the cluster itself (layouts, membership), so a restarted operator plans
 //! the rest of the same job.
 
-use crate::chores::{self, client::NodeClient, ChoreError, Options};
+use crate::chores::{self, client::NodeClient, plan::Zones, ChoreError, Options};
 use crate::controller::Context;
 use crds::QdrantCluster;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// The node label that names a node's zone.
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 /// How long one transfer may take inside a reconcile.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -28,12 +33,53 @@ fn say(m: &str) {
     tracing::info!("{m}");
 }
 
-fn options() -> Options<'static> {
+fn options(zones: Zones) -> Options<'static> {
     Options {
+        zones,
         parallel: 2,
         transfer_timeout: TRANSFER_TIMEOUT,
         say: &say,
     }
+}
+
+/// Zone of each pod's peer, from its Kubernetes node's `topology.kubernetes.io/zone` label.
+/// Best effort: pods that are not scheduled, nodes without the label, or a role that may not
+/// read nodes leave those peers without a zone.
+pub async fn zones(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    pods: i32,
+    key: Option<String>,
+) -> Zones {
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let node_api: Api<Node> = Api::all(ctx.client.clone());
+    let mut out = Zones::new();
+    for ordinal in 0..pods {
+        let name = format!("{}-{ordinal}", qc.name_any());
+        let Ok(Some(pod)) = pod_api.get_opt(&name).await else {
+            continue;
+        };
+        let Some(node) = pod.spec.and_then(|s| s.node_name) else {
+            continue;
+        };
+        let zone = match node_api.get_opt(&node).await {
+            Ok(Some(n)) => n.labels().get(ZONE_LABEL).cloned(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read nodes; placing without zones");
+                return Zones::new();
+            }
+        };
+        let (Some(zone), Ok((peer, _))) = (
+            zone,
+            client(qc, ctx, ns, ordinal, key.clone()).cluster().await,
+        ) else {
+            continue;
+        };
+        out.insert(peer, zone);
+    }
+    out
 }
 
 /// The REST client of pod `ordinal`.
@@ -79,8 +125,9 @@ pub async fn scale_down(
             }
         }
     }
-    let c = client(qc, ctx, ns, 0, key);
-    match chores::drain(&c, &leaving, &options()).await {
+    let c = client(qc, ctx, ns, 0, key.clone());
+    let o = options(zones(qc, ctx, ns, want, key).await);
+    match chores::drain(&c, &leaving, &o).await {
         Ok(r) => Outcome {
             replicas: want,
             last_operation: Some(format!(
@@ -105,8 +152,8 @@ pub async fn upkeep(
     dead_since: &mut BTreeMap<u64, Instant>,
 ) -> (Option<String>, Option<(String, String)>) {
     let a = &qc.spec.automation;
-    let c = client(qc, ctx, ns, 0, key);
-    let o = options();
+    let c = client(qc, ctx, ns, 0, key.clone());
+    let o = options(zones(qc, ctx, ns, qc.spec.replicas, key).await);
     if a.recovery {
         let now = match chores::dead_candidates(&c).await {
             Ok(n) => n,

@@ -77,6 +77,9 @@ struct Target {
     /// Transfers at a time.
     #[arg(long, default_value_t = 2)]
     parallel: usize,
+    /// `PEER=ZONE`: keep replicas of a shard in different zones (repeatable).
+    #[arg(long, value_parser = parse_zone)]
+    zone: Vec<(u64, String)>,
     /// Longest wait for one transfer.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     transfer_timeout: std::time::Duration,
@@ -105,6 +108,7 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
     };
     let client = NodeClient::new(&t.url, t.api_key.clone());
     let o = Options {
+        zones: t.zone.iter().cloned().collect(),
         parallel: t.parallel,
         transfer_timeout: t.transfer_timeout,
         say: &say,
@@ -119,6 +123,14 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
         report.moved, report.replicated, report.removed
     );
     Ok(())
+}
+
+fn parse_zone(s: &str) -> Result<(u64, String), String> {
+    let (p, z) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected PEER=ZONE, got `{s}`"))?;
+    let p = p.parse().map_err(|_| format!("`{p}` is not a peer id"))?;
+    Ok((p, z.to_string()))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -238,5 +238,48 @@ fn a_rolling_restart_under_writes_loses_nothing() -> Result<()> {
         Some(n),
         "an acknowledged write is missing"
     );
+    Ok(())
+}
+
+#[test]
+fn rebalance_keeps_replicas_of_a_shard_in_different_zones() -> Result<()> {
+    let mut c = Cluster::start(2)?;
+    create(&c.nodes[0], "c", sharded(2, 2, 1))?;
+    load(&c.nodes[0], "c", 2000)?;
+    c.add_peer(&[])?;
+    c.add_peer(&[])?;
+    c.wait_converged(Duration::from_secs(60))?;
+    // The two old peers in zone a, the two new ones in zone b.
+    let zone = |i: usize, z: &str| format!("{}={z}", c.peer_id(i));
+    let flags = [zone(0, "a"), zone(1, "a"), zone(2, "b"), zone(3, "b")];
+    let mut args = vec!["rebalance", "--url", c.nodes[0].url.as_str()];
+    for f in &flags {
+        args.extend(["--zone", f.as_str()]);
+    }
+    let (ok, out) = chore(&args);
+    assert!(ok, "{out}");
+    let view = replicas(&cluster_info(&c.nodes[0], "c"));
+    let zone_of = |p: u64| {
+        if p == c.peer_id(0) || p == c.peer_id(1) {
+            "a"
+        } else {
+            "b"
+        }
+    };
+    for shard in 0..2 {
+        let zones: BTreeSet<&str> = view
+            .keys()
+            .filter(|(s, _)| *s == shard)
+            .map(|(_, p)| zone_of(*p))
+            .collect();
+        assert_eq!(
+            zones.len(),
+            2,
+            "shard {shard} not spread over both zones: {view:?}"
+        );
+    }
+    for i in 0..4 {
+        assert_eq!(count(&c.nodes[i], "c"), 2000);
+    }
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct Report {
 /// How a chore runs: transfers at a time, how long one may take, where progress goes.
 pub struct Options<'a> {
     pub parallel: usize,
+    /// Zones of the peers, when known: replicas of a shard are kept in different zones.
+    pub zones: plan::Zones,
     pub transfer_timeout: Duration,
     pub say: &'a (dyn Fn(&str) + Send + Sync),
 }
@@ -126,7 +128,7 @@ pub async fn rebalance(c: &NodeClient, o: &Options<'_>) -> Result<Report, ChoreE
     let peers: Vec<u64> = peers.keys().copied().collect();
     let mut report = Report::default();
     for name in c.collections().await? {
-        let moves = plan::rebalance(&pairs(&c.layout(&name).await?), &peers);
+        let moves = plan::rebalance(&pairs(&c.layout(&name).await?), &peers, &o.zones);
         execute(c, &name, "move_shard", &moves, o).await?;
         report.moved += moves.len();
     }
@@ -153,7 +155,7 @@ pub async fn drain(c: &NodeClient, leaving: &[u64], o: &Options<'_>) -> Result<R
     for name in c.collections().await? {
         let mut replicas = pairs(&c.layout(&name).await?);
         for peer in &leaving {
-            let moves = plan::drain(&name, &replicas, *peer, &remaining)?;
+            let moves = plan::drain(&name, &replicas, *peer, &remaining, &o.zones)?;
             for m in &moves {
                 replicas.retain(|r| *r != (m.shard, m.from));
                 replicas.push((m.shard, m.to));
@@ -275,7 +277,7 @@ pub async fn recover(
             .filter(|r| alive.contains(&r.peer))
             .map(|r| (r.shard, r.peer, r.state == "Active"))
             .collect();
-        let repair = plan::repair(l.shard_count, &live, factor, &alive);
+        let repair = plan::repair(l.shard_count, &live, factor, &alive, &o.zones);
         execute(c, name, "replicate_shard", &repair.replicate, o).await?;
         report.replicated += repair.replicate.len();
         lost.extend(repair.lost.iter().map(|s| format!("{name}/{s}")));
