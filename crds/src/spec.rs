@@ -255,6 +255,10 @@ pub struct Automation {
     #[serde(default = "dead_peer_timeout")]
     #[schemars(range(min = 10))]
     pub dead_peer_timeout_seconds: u32,
+    /// Snapshot URL (http:// or file:// as the nodes see it) with `{collection}` in it, to
+    /// restore shards whose every replica was lost. Unset: such shards are only reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_location: Option<String>,
 }
 
 fn dead_peer_timeout() -> u32 {
@@ -268,6 +272,7 @@ impl Default for Automation {
             drain_on_scale_down: true,
             recovery: true,
             dead_peer_timeout_seconds: dead_peer_timeout(),
+            snapshot_location: None,
         }
     }
 }

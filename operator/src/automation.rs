@@ -33,9 +33,10 @@ fn say(m: &str) {
     tracing::info!("{m}");
 }
 
-fn options(zones: Zones) -> Options<'static> {
+fn options(qc: &QdrantCluster, zones: Zones) -> Options<'static> {
     Options {
         zones,
+        snapshot_location: qc.spec.automation.snapshot_location.clone(),
         parallel: 2,
         transfer_timeout: TRANSFER_TIMEOUT,
         say: &say,
@@ -126,7 +127,7 @@ pub async fn scale_down(
         }
     }
     let c = client(qc, ctx, ns, 0, key.clone());
-    let o = options(zones(qc, ctx, ns, want, key).await);
+    let o = options(qc, zones(qc, ctx, ns, want, key).await);
     match chores::drain(&c, &leaving, &o).await {
         Ok(r) => Outcome {
             replicas: want,
@@ -153,7 +154,7 @@ pub async fn upkeep(
 ) -> (Option<String>, Option<(String, String)>) {
     let a = &qc.spec.automation;
     let c = client(qc, ctx, ns, 0, key.clone());
-    let o = options(zones(qc, ctx, ns, qc.spec.replicas, key).await);
+    let o = options(qc, zones(qc, ctx, ns, qc.spec.replicas, key).await);
     if a.recovery {
         let now = match chores::dead_candidates(&c).await {
             Ok(n) => n,

@@ -61,9 +61,12 @@ enum Chore {
     Recover {
         #[command(flatten)]
         target: Target,
-        /// A peer whose replicas all stay `Dead` this long is dead.
+        /// A peer whose replicas all stay `Dead` (or that the node sees down) this long is dead.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         dead_after: std::time::Duration,
+        /// Snapshot URL with `{collection}`, to restore shards that lost every replica.
+        #[arg(long)]
+        snapshot_location: Option<String>,
     },
 }
 
@@ -107,7 +110,14 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
         }
     };
     let client = NodeClient::new(&t.url, t.api_key.clone());
+    let snapshot_location = match &chore {
+        Chore::Recover {
+            snapshot_location, ..
+        } => snapshot_location.clone(),
+        _ => None,
+    };
     let o = Options {
+        snapshot_location,
         zones: t.zone.iter().cloned().collect(),
         parallel: t.parallel,
         transfer_timeout: t.transfer_timeout,

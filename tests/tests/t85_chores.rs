@@ -283,3 +283,62 @@ fn rebalance_keeps_replicas_of_a_shard_in_different_zones() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn recover_restores_a_lost_shard_from_the_snapshot_location() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(3, 1, 1))?;
+    load(&c.nodes[0], "c", 3000)?;
+    // A backup of the collection on the peer that will die: the only copy of its shard.
+    let (code, body) = c.nodes[2]
+        .http()
+        .post("/collections/c/snapshots", &json!({}))?;
+    assert_eq!(code, 200, "{body}");
+    let backups = tempfile::tempdir()?;
+    let snapshot = c.nodes[2]
+        .dir
+        .path()
+        .join("snapshots/c")
+        .join(body["result"]["name"].as_str().unwrap_or(""));
+    std::fs::copy(&snapshot, backups.path().join("c.snapshot"))?;
+    let dead = c.peer_id(2);
+    c.nodes[2].kill9()?;
+    // The survivors' health checks see it gone (its replica, the last one, stays Active).
+    wait_for(
+        "the dead peer reported unreachable",
+        Duration::from_secs(30),
+        || {
+            let (_, v) = c.nodes[0].http().get("/cluster/unreachable").ok()?;
+            let peers = v["result"]["peers"].as_array()?.clone();
+            peers.iter().any(|p| p.as_u64() == Some(dead)).then_some(())
+        },
+    )?;
+    let location = format!(
+        "file://{}/{{collection}}.snapshot",
+        backups.path().display()
+    );
+    // Without a snapshot location the lost shard is reported, the peer kept.
+    let (ok, out) = chore(&["recover", "--url", &c.nodes[0].url, "--dead-after", "8s"]);
+    assert!(!ok && out.contains("no live replica: c/"), "{out}");
+    let (ok, out) = chore(&[
+        "recover",
+        "--url",
+        &c.nodes[0].url,
+        "--dead-after",
+        "8s",
+        "--snapshot-location",
+        &location,
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("removing dead peer {dead}")) && out.contains("restoring `c` shards"),
+        "{out}"
+    );
+    for i in 0..2 {
+        assert_eq!(count(&c.nodes[i], "c"), 3000);
+    }
+    let (per_peer, shards) = spread(&c.nodes[0], "c");
+    assert!(!per_peer.contains_key(&dead));
+    assert_eq!(shards.len(), 3);
+    Ok(())
+}

@@ -36,6 +36,7 @@ pub async fn run(router: Router, period: Duration) {
             continue;
         }
         let down = check_health(&router, &mut state).await;
+        router.set_unreachable(down.clone());
         for c in router.registry().all() {
             pass(&router, &c, &down).await;
             transfer::start_mine(&router, &c);

@@ -44,6 +44,8 @@ struct Inner {
     turn: AtomicUsize,
     /// Transfers this peer runs as source: (collection, shard) -> (points sent, total).
     progress: parking_lot::Mutex<HashMap<(String, u32), (usize, usize)>>,
+    /// Peers this peer's health checks see down (for operators: `GET /cluster/unreachable`).
+    unreachable: parking_lot::Mutex<std::collections::BTreeSet<u64>>,
     /// Transfers running on this peer, by (collection, shard).
     running: parking_lot::Mutex<std::collections::HashSet<(String, u32)>>,
 }
@@ -80,6 +82,7 @@ impl Router {
                 turn: AtomicUsize::new(0),
                 progress: Default::default(),
                 running: Default::default(),
+                unreachable: Default::default(),
             }),
         }
     }
@@ -102,6 +105,15 @@ impl Router {
 
     pub fn running(&self) -> parking_lot::MutexGuard<'_, std::collections::HashSet<(String, u32)>> {
         self.inner.running.lock()
+    }
+
+    pub fn set_unreachable(&self, peers: std::collections::BTreeSet<u64>) {
+        *self.inner.unreachable.lock() = peers;
+    }
+
+    /// Peers that missed this peer's last health checks in a row.
+    pub fn unreachable(&self) -> std::collections::BTreeSet<u64> {
+        self.inner.unreachable.lock().clone()
     }
 
     pub fn local_peer(&self) -> u64 {

@@ -123,6 +123,28 @@ impl NodeClient {
         Ok((r["peer_id"].as_u64().unwrap_or(0), peers))
     }
 
+    /// Peers the node's health checks see down (`GET /cluster/unreachable`, ours).
+    pub async fn unreachable(&self) -> Result<Vec<u64>, NodeError> {
+        let r = self
+            .call(reqwest::Method::GET, "/cluster/unreachable", None)
+            .await?;
+        Ok(r["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_u64())
+            .collect())
+    }
+
+    /// Restores a collection's lost shards from a snapshot at `location` (http:// or file://).
+    pub async fn recover_snapshot(&self, name: &str, location: &str) -> Result<(), NodeError> {
+        let path = format!("/collections/{name}/snapshots/recover");
+        let body = json!({"location": location});
+        self.call(reqwest::Method::PUT, &path, Some(body))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn collections(&self) -> Result<Vec<String>, NodeError> {
         let r = self
             .call(reqwest::Method::GET, "/collections", None)

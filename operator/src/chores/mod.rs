@@ -39,6 +39,9 @@ pub struct Options<'a> {
     /// Zones of the peers, when known: replicas of a shard are kept in different zones.
     pub zones: plan::Zones,
     pub transfer_timeout: Duration,
+    /// Where to restore shards whose every replica is gone: a snapshot URL (http:// or
+    /// file://) with `{collection}` in it. Without it such shards are reported, not restored.
+    pub snapshot_location: Option<String>,
     pub say: &'a (dyn Fn(&str) + Send + Sync),
 }
 
@@ -190,7 +193,8 @@ pub async fn empty_peers(c: &NodeClient) -> Result<Vec<u64>, ChoreError> {
     Ok(peers.into_keys().filter(|p| !holding.contains(p)).collect())
 }
 
-/// Peers all of whose replicas (at least one) are `Dead` and not being re-synced.
+/// Peers holding replicas that are all `Dead` (and not being re-synced), or that the node's
+/// health checks see down.
 pub async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError> {
     let mut states: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for name in c.collections().await? {
@@ -208,9 +212,12 @@ pub async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError
             }
         }
     }
+    // A peer holding the last copy of a shard keeps it `Active`: the node's health checks
+    // tell whether it is gone too.
+    let down = c.unreachable().await?;
     Ok(states
         .into_iter()
-        .filter(|(_, (all, dead))| all == dead)
+        .filter(|(p, (all, dead))| all == dead || down.contains(p))
         .map(|(p, _)| p)
         .collect())
 }
@@ -227,8 +234,30 @@ pub async fn dead_peers(c: &NodeClient, dead_after: Duration) -> Result<BTreeSet
     Ok(dead)
 }
 
-/// Removes peers dead for `dead_after` (unless one holds the last copy of a shard) and
-/// restores every collection's replication factor on the live peers.
+/// Restores one collection's replication factor on `alive` peers; returns the replicas added
+/// and the shards with no live replica.
+async fn repair_collection(
+    c: &NodeClient,
+    name: &str,
+    alive: &[u64],
+    o: &Options<'_>,
+) -> Result<(usize, Vec<u32>), ChoreError> {
+    let l = c.layout(name).await?;
+    let factor = c.replication_factor(name).await?;
+    let live: Vec<(u32, u64, bool)> = l
+        .replicas
+        .iter()
+        .filter(|r| alive.contains(&r.peer))
+        .map(|r| (r.shard, r.peer, r.state == "Active"))
+        .collect();
+    let repair = plan::repair(l.shard_count, &live, factor, alive, &o.zones);
+    execute(c, name, "replicate_shard", &repair.replicate, o).await?;
+    Ok((repair.replicate.len(), repair.lost))
+}
+
+/// Removes peers dead for `dead_after` (unless one holds the last copy of a shard and no
+/// snapshot location is given), restores shards with no replica left from the snapshot
+/// location, and every collection's replication factor on the live peers.
 pub async fn recover(
     c: &NodeClient,
     dead_after: Duration,
@@ -258,7 +287,7 @@ pub async fn recover(
                 .iter()
                 .any(|r| r.peer == *peer && !on_live(r.shard));
         }
-        if last_copy {
+        if last_copy && o.snapshot_location.is_none() {
             (o.say)(&format!(
                 "peer {peer} is dead but holds the last copy of a shard: not removed"
             ));
@@ -268,19 +297,24 @@ pub async fn recover(
         c.remove_peer(*peer, true).await?;
         report.removed.push(*peer);
     }
-    for name in &names {
-        let l = c.layout(name).await?;
-        let factor = c.replication_factor(name).await?;
-        let live: Vec<(u32, u64, bool)> = l
-            .replicas
-            .iter()
-            .filter(|r| alive.contains(&r.peer))
-            .map(|r| (r.shard, r.peer, r.state == "Active"))
-            .collect();
-        let repair = plan::repair(l.shard_count, &live, factor, &alive, &o.zones);
-        execute(c, name, "replicate_shard", &repair.replicate, o).await?;
-        report.replicated += repair.replicate.len();
-        lost.extend(repair.lost.iter().map(|s| format!("{name}/{s}")));
+    for round in 0..2 {
+        lost.clear();
+        for name in &names {
+            let (replicated, lost_here) = repair_collection(c, name, &alive, o).await?;
+            report.replicated += replicated;
+            lost.extend(lost_here.iter().map(|s| format!("{name}/{s}")));
+            if let (false, Some(template), 0) = (lost_here.is_empty(), &o.snapshot_location, round)
+            {
+                let location = template.replace("{collection}", name);
+                (o.say)(&format!(
+                    "restoring `{name}` shards {lost_here:?} from {location}"
+                ));
+                c.recover_snapshot(name, &location).await?;
+            }
+        }
+        if lost.is_empty() || o.snapshot_location.is_none() {
+            break;
+        }
     }
     (o.say)(&format!(
         "recovered: {} peers removed, {} replicas added",

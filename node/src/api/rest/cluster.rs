@@ -36,6 +36,12 @@ pub async fn status(t: Timer, State(s): State<AppState>) -> Response {
     }
 }
 
+/// `GET /cluster/unreachable` (not in Qdrant's API): peers this node's health checks have
+/// seen down for several checks in a row. Operators use it to tell a dead peer from a slow one.
+pub async fn unreachable(t: Timer, State(s): State<AppState>) -> Response {
+    ok(t, json!({"peers": s.router.unreachable()}))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct RemovePeer {
     #[serde(default)]

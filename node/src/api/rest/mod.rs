@@ -48,6 +48,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/telemetry", get(service::telemetry))
         .route("/cluster", get(cluster::status))
         .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))
+        .route("/cluster/unreachable", get(cluster::unreachable))
         .route("/collections", get(collections::list))
         .route("/collections/aliases", post(collections::change_aliases))
         .route("/aliases", get(collections::all_aliases))
