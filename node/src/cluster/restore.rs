@@ -150,12 +150,7 @@ async fn collection(
 }
 
 async fn change(router: &Router, name: &str, change: LayoutChange) -> Result<(), RestoreError> {
-    let cmd = Command::ChangeLayout {
-        collection: name.to_string(),
-        change,
-    };
-    router.commit(cmd, TIMEOUT).await?;
-    Ok(())
+    Ok(router.change_layout(name, change, TIMEOUT).await?)
 }
 
 async fn set_state(

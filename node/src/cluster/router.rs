@@ -27,6 +27,9 @@ pub enum CommitError {
     Consensus(#[from] crate::consensus::ConsensusError),
 }
 
+/// How long a replica-state or transfer change may take to commit.
+pub const LAYOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a peer may take to apply a write or answer a read.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -127,7 +130,7 @@ impl Router {
     /// The p2p uri of a peer.
     pub fn uri(&self, peer: u64) -> Result<String, RemoteError> {
         self.consensus()
-            .and_then(|c| c.peers().remove(&peer))
+            .and_then(|c| c.peer_uri(peer))
             .ok_or_else(|| RemoteError::Unreachable(peer, "not a cluster member".into()))
     }
 
@@ -277,6 +280,20 @@ impl Router {
         }
     }
 
+    /// Commits a change of a collection's layout (replica states, transfers).
+    pub async fn change_layout(
+        &self,
+        collection: &str,
+        change: LayoutChange,
+        timeout: Duration,
+    ) -> Result<(), CommitError> {
+        let cmd = Command::ChangeLayout {
+            collection: collection.to_string(),
+            change,
+        };
+        self.commit(cmd, timeout).await.map(|_| ())
+    }
+
     /// Waits until every member that answers has applied `index` (or `timeout` passed).
     pub async fn wait_peers_applied(&self, index: u64, timeout: Duration) {
         let Some(cs) = self.consensus() else { return };
@@ -301,20 +318,16 @@ impl Router {
 
     /// Marks a replica `Dead` through consensus (never the last active one).
     pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64, why: &str) {
-        let Some(cs) = self.consensus() else { return };
-        let cmd = Command::ChangeLayout {
-            collection: collection.to_string(),
-            change: LayoutChange::SetState {
-                shard_id: shard,
-                peer_id: peer,
-                state: ReplicaState::Dead,
-                from: Some(ReplicaState::Active),
-            },
+        if self.consensus().is_none() {
+            return;
+        }
+        let change = LayoutChange::SetState {
+            shard_id: shard,
+            peer_id: peer,
+            state: ReplicaState::Dead,
+            from: Some(ReplicaState::Active),
         };
-        let proposal = Proposal::Command {
-            command: Box::new(cmd),
-        };
-        match cs.submit(proposal, Duration::from_secs(10)).await {
+        match self.change_layout(collection, change, LAYOUT_TIMEOUT).await {
             Ok(_) => tracing::warn!(collection, shard, peer, why, "replica marked dead"),
             Err(e) => {
                 tracing::warn!(collection, shard, peer, error = %e, "could not mark replica dead")

@@ -5,13 +5,12 @@
 //! source applied them. The switch to `Active` goes through consensus.
 
 use super::remote::Peer;
-use super::router::Router;
+use super::router::{Router, LAYOUT_TIMEOUT};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{NewPoint, ShardOp};
 use crate::collection::replicas::{LayoutChange, Transfer};
 use crate::collection::shard::{Forward, LocalShard};
 use crate::collection::Collection;
-use crate::consensus::{Command, Proposal};
 use crate::segment::point_id::PointId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,17 +89,12 @@ async fn stop_forwarding(c: &Arc<Collection>, shard: u32) {
 
 /// Commits a layout change through consensus.
 pub async fn commit(router: &Router, collection: &str, change: LayoutChange) -> Result<(), String> {
-    let cs = router.consensus().ok_or("cluster mode is off")?;
-    let cmd = Command::ChangeLayout {
-        collection: collection.to_string(),
-        change,
-    };
-    let p = Proposal::Command {
-        command: Box::new(cmd),
-    };
-    cs.submit(p, Duration::from_secs(10))
+    if router.consensus().is_none() {
+        return Err("cluster mode is off".into());
+    }
+    router
+        .change_layout(collection, change, LAYOUT_TIMEOUT)
         .await
-        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
