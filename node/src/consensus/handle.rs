@@ -317,7 +317,7 @@ impl Consensus {
         proposal: &Proposal,
         deadline: Instant,
     ) -> Result<(Value, u64), ConsensusError> {
-        let uri = self.peers().remove(&leader).ok_or_else(|| {
+        let uri = self.peer_uri(leader).ok_or_else(|| {
             ConsensusError::Unavailable(format!("leader {leader} has no known uri"))
         })?;
         let ch = network::channel(&uri).map_err(internal)?;
@@ -529,6 +529,14 @@ impl Consensus {
     pub fn is_ready(&self) -> bool {
         let m = self.inner.raft.metrics().borrow().clone();
         m.current_leader.is_some() && m.membership_config.nodes().any(|(id, _)| *id == self.id())
+    }
+
+    /// The uri of one member.
+    pub fn peer_uri(&self, id: PeerId) -> Option<String> {
+        self.membership()
+            .nodes()
+            .find(|(n, _)| **n == id)
+            .map(|(_, n)| n.addr.clone())
     }
 
     /// Members (voters and learners) and their uris.

@@ -56,7 +56,7 @@ pub async fn readyz(State(s): State<AppState>) -> Response {
     // Caught up with the leader: a restarted peer may not yet know its replicas were marked
     // dead while it was away.
     if let Some(leader) = c.leader().filter(|l| *l != me) {
-        let uri = c.peers().remove(&leader).unwrap_or_default();
+        let uri = c.peer_uri(leader).unwrap_or_default();
         let probe = s
             .router
             .remote()
