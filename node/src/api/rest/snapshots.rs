@@ -38,8 +38,13 @@ fn name_of(s: &AppState, name: &str) -> ApiResult<String> {
     Ok(s.registry.get(name)?.name.clone())
 }
 
-async fn create(t: Timer, s: AppState, name: String, shard: Option<u32>) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+pub async fn create_snapshot(
+    t: Timer,
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
+) -> ApiResult<Response> {
+    let shard = p.shard_id;
+    let c = s.registry.get(&p.collection_name)?;
     if let Some(id) = shard {
         c.local_shard(id)?;
     }
@@ -48,20 +53,23 @@ async fn create(t: Timer, s: AppState, name: String, shard: Option<u32>) -> ApiR
     Ok(ok(t, desc))
 }
 
-async fn list(t: Timer, s: AppState, name: String, shard: Option<u32>) -> ApiResult<Response> {
-    let name = name_of(&s, &name)?;
-    Ok(ok(t, snapshot::list(&dir(&s, &name, shard))))
+pub async fn list_snapshots(
+    t: Timer,
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
+) -> ApiResult<Response> {
+    let name = name_of(&s, &p.collection_name)?;
+    Ok(ok(t, snapshot::list(&dir(&s, &name, p.shard_id))))
 }
 
-async fn download(
-    s: AppState,
-    name: String,
-    shard: Option<u32>,
-    file: String,
+pub async fn download_snapshot(
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
 ) -> ApiResult<Response> {
-    let name = name_of(&s, &name)?;
+    let name = name_of(&s, &p.collection_name)?;
+    let file = p.file()?;
     snapshot::check_name(&file)?;
-    let path = dir(&s, &name, shard).join(&file);
+    let path = dir(&s, &name, p.shard_id).join(&file);
     let f = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::NotFound(format!("Not found: snapshot {file} of {name}")))?;
@@ -77,14 +85,13 @@ async fn download(
         .into_response())
 }
 
-async fn remove(
+pub async fn delete_snapshot(
     t: Timer,
-    s: AppState,
-    name: String,
-    shard: Option<u32>,
-    file: String,
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
 ) -> ApiResult<Response> {
-    let name = name_of(&s, &name)?;
+    let name = name_of(&s, &p.collection_name)?;
+    let (shard, file) = (p.shard_id, p.file()?);
     if !snapshot::delete(&dir(&s, &name, shard), &file)? {
         return Err(ApiError::NotFound(format!(
             "Not found: snapshot {file} of {name}"
@@ -172,13 +179,13 @@ fn temp_path(s: &AppState) -> PathBuf {
         .join(format!(".incoming-{}", uuid::Uuid::new_v4()))
 }
 
-async fn recover(
+pub async fn recover_snapshot(
     t: Timer,
-    s: AppState,
-    name: String,
-    shard: Option<u32>,
-    b: RecoverBody,
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
+    JsonBody(b): JsonBody<RecoverBody>,
 ) -> ApiResult<Response> {
+    let (name, shard) = (p.collection_name, p.shard_id);
     crate::collection::registry::validate_name(&name)?;
     let tmp = temp_path(&s);
     let file = fetch(&b.location, b.api_key.as_deref(), &tmp).await;
@@ -190,14 +197,14 @@ async fn recover(
     r
 }
 
-async fn upload(
+pub async fn upload_snapshot(
     t: Timer,
-    s: AppState,
-    name: String,
-    shard: Option<u32>,
-    q: UploadParams,
+    State(s): State<AppState>,
+    P(p): P<SnapPath>,
+    Q(q): Q<UploadParams>,
     mut form: Multipart,
 ) -> ApiResult<Response> {
+    let (name, shard) = (p.collection_name, p.shard_id);
     crate::collection::registry::validate_name(&name)?;
     let tmp = temp_path(&s);
     let bad = |e: axum::extract::multipart::MultipartError| {
@@ -253,51 +260,4 @@ impl SnapPath {
             .clone()
             .ok_or_else(|| ApiError::BadRequest("Bad request: no snapshot name".into()))
     }
-}
-
-pub async fn create_snapshot(
-    t: Timer,
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-) -> ApiResult<Response> {
-    create(t, s, p.collection_name, p.shard_id).await
-}
-pub async fn list_snapshots(
-    t: Timer,
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-) -> ApiResult<Response> {
-    list(t, s, p.collection_name, p.shard_id).await
-}
-pub async fn download_snapshot(
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-) -> ApiResult<Response> {
-    let file = p.file()?;
-    download(s, p.collection_name, p.shard_id, file).await
-}
-pub async fn delete_snapshot(
-    t: Timer,
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-) -> ApiResult<Response> {
-    let file = p.file()?;
-    remove(t, s, p.collection_name, p.shard_id, file).await
-}
-pub async fn recover_snapshot(
-    t: Timer,
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-    JsonBody(b): JsonBody<RecoverBody>,
-) -> ApiResult<Response> {
-    recover(t, s, p.collection_name, p.shard_id, b).await
-}
-pub async fn upload_snapshot(
-    t: Timer,
-    State(s): State<AppState>,
-    P(p): P<SnapPath>,
-    Q(q): Q<UploadParams>,
-    form: Multipart,
-) -> ApiResult<Response> {
-    upload(t, s, p.collection_name, p.shard_id, q, form).await
 }
