@@ -273,20 +273,22 @@ pub async fn recover(
     let mut report = Report::default();
     let mut lost = Vec::new();
     let names = c.collections().await?;
+    let mut layouts = Vec::with_capacity(names.len());
+    for name in &names {
+        layouts.push(c.layout(name).await?);
+    }
     for peer in &dead {
-        let mut last_copy = false;
-        for name in &names {
-            let l = c.layout(name).await?;
+        // Removing dead peers changes no live replica, so one read of the layouts serves all.
+        let last_copy = layouts.iter().any(|l| {
             let on_live = |shard: u32| {
                 l.replicas
                     .iter()
                     .any(|r| r.shard == shard && alive.contains(&r.peer) && r.state == "Active")
             };
-            last_copy |= l
-                .replicas
+            l.replicas
                 .iter()
-                .any(|r| r.peer == *peer && !on_live(r.shard));
-        }
+                .any(|r| r.peer == *peer && !on_live(r.shard))
+        });
         if last_copy && o.snapshot_location.is_none() {
             (o.say)(&format!(
                 "peer {peer} is dead but holds the last copy of a shard: not removed"
