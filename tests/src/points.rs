@@ -233,3 +233,11 @@ pub fn states_of(n: &Node, name: &str, peer: u64) -> Vec<String> {
         .map(|(_, s)| s)
         .collect()
 }
+
+/// `peers` peers with collection `c` (`sharded(shards, rf, wcf)`) holding points `0..n`.
+pub fn sharded_cluster(peers: usize, shards: u32, rf: u32, wcf: u32, n: u64) -> Result<Cluster> {
+    let c = Cluster::start(peers)?;
+    create(&c.nodes[0], "c", sharded(shards, rf, wcf))?;
+    load(&c.nodes[0], "c", n)?;
+    Ok(c)
+}

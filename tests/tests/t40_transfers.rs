@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tests::points::*;
-use tests::{wait_for, Cluster, Node};
+use tests::{wait_for, Node};
 
 fn operate(node: &Node, name: &str, op: Value) -> (u16, Value) {
     node.http()
@@ -52,9 +52,7 @@ fn report_rate(what: &str, points: u64, took: Duration) {
 
 #[test]
 fn scale_up_moves_shards_to_a_new_peer_under_writes() -> Result<()> {
-    let mut c = Cluster::start(2)?;
-    create(&c.nodes[0], "c", sharded(4, 1, 1))?;
-    load(&c.nodes[0], "c", 20_000)?;
+    let mut c = sharded_cluster(2, 4, 1, 1, 20_000)?;
     let added = c.add_peer(&[])?;
     c.wait_converged(Duration::from_secs(60))?;
     let new_peer = c.peer_id(added);
@@ -91,9 +89,7 @@ fn scale_up_moves_shards_to_a_new_peer_under_writes() -> Result<()> {
 
 #[test]
 fn scale_down_moves_everything_off_a_peer_then_removes_it() -> Result<()> {
-    let c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 1, 1))?;
-    load(&c.nodes[0], "c", 6000)?;
+    let c = sharded_cluster(3, 3, 1, 1, 6000)?;
     let leaving = c.peer_id(2);
     let (code, body) = c.nodes[0]
         .http()
@@ -124,9 +120,7 @@ fn scale_down_moves_everything_off_a_peer_then_removes_it() -> Result<()> {
 
 #[test]
 fn replicate_then_drop_under_writes() -> Result<()> {
-    let c = Cluster::start(2)?;
-    create(&c.nodes[0], "c", sharded(2, 1, 1))?;
-    load(&c.nodes[0], "c", 4000)?;
+    let c = sharded_cluster(2, 2, 1, 1, 4000)?;
     let writer = Writer::start(vec![c.nodes[1].url.clone()], "c", 200_000);
     let (p0, p1) = (c.peer_id(0), c.peer_id(1));
     let view = replicas(&cluster_info(&c.nodes[0], "c"));
@@ -169,9 +163,7 @@ fn replicate_then_drop_under_writes() -> Result<()> {
 
 #[test]
 fn a_dead_peer_is_replaced_by_an_empty_one() -> Result<()> {
-    let mut c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
-    load(&c.nodes[0], "c", 3000)?;
+    let mut c = sharded_cluster(3, 3, 2, 1, 3000)?;
     let dead = c.peer_id(2);
     c.nodes[2].kill9()?;
     let (code, body) = c.nodes[0]
@@ -208,9 +200,7 @@ fn a_dead_peer_is_replaced_by_an_empty_one() -> Result<()> {
 
 #[test]
 fn cluster_operations_are_validated_and_a_transfer_can_be_aborted() -> Result<()> {
-    let c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 1, 1))?;
-    load(&c.nodes[0], "c", 6000)?;
+    let c = sharded_cluster(3, 3, 1, 1, 6000)?;
     let view = replicas(&cluster_info(&c.nodes[0], "c"));
     let (shard, owner) = *view.keys().next().expect("a replica");
     let other = (0..3)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tests::kube::operator_binary;
 use tests::points::*;
-use tests::{wait_for, Cluster, Http, Node};
+use tests::{wait_for, Http, Node};
 
 /// Runs a chore; returns (success, stdout + stderr).
 fn chore(args: &[&str]) -> (bool, String) {
@@ -41,9 +41,7 @@ fn spread(n: &Node, name: &str) -> (BTreeMap<u64, usize>, BTreeMap<u64, usize>) 
 
 #[test]
 fn rebalance_spreads_shards_onto_a_new_peer_under_writes() -> Result<()> {
-    let mut c = Cluster::start(2)?;
-    create(&c.nodes[0], "c", sharded(4, 2, 1))?;
-    load(&c.nodes[0], "c", 8000)?;
+    let mut c = sharded_cluster(2, 4, 2, 1, 8000)?;
     let added = c.add_peer(&[])?;
     c.wait_converged(Duration::from_secs(60))?;
     let writer = Writer::start(
@@ -73,9 +71,7 @@ fn rebalance_spreads_shards_onto_a_new_peer_under_writes() -> Result<()> {
 
 #[test]
 fn drain_empties_a_peer_removes_it_and_refuses_what_cannot_fit() -> Result<()> {
-    let c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
-    load(&c.nodes[0], "c", 3000)?;
+    let c = sharded_cluster(3, 3, 2, 1, 3000)?;
     let leaving = c.peer_id(2);
     let started = Instant::now();
     let (ok, out) = chore(&[
@@ -117,9 +113,7 @@ fn drain_empties_a_peer_removes_it_and_refuses_what_cannot_fit() -> Result<()> {
 
 #[test]
 fn recover_replaces_a_dead_peer_with_a_fresh_one() -> Result<()> {
-    let mut c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 2, 2))?;
-    load(&c.nodes[0], "c", 3000)?;
+    let mut c = sharded_cluster(3, 3, 2, 2, 3000)?;
     let writer = Writer::start(
         vec![c.nodes[0].url.clone(), c.nodes[1].url.clone()],
         "c",
@@ -165,9 +159,7 @@ fn recover_replaces_a_dead_peer_with_a_fresh_one() -> Result<()> {
 
 #[test]
 fn a_rolling_restart_under_writes_loses_nothing() -> Result<()> {
-    let mut c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
-    load(&c.nodes[0], "c", 3000)?;
+    let mut c = sharded_cluster(3, 3, 2, 1, 3000)?;
     // The pods a Service would route to: the restarting one is left out until it is ready.
     let serving = Arc::new(Mutex::new(
         c.nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>(),
@@ -243,9 +235,7 @@ fn a_rolling_restart_under_writes_loses_nothing() -> Result<()> {
 
 #[test]
 fn rebalance_keeps_replicas_of_a_shard_in_different_zones() -> Result<()> {
-    let mut c = Cluster::start(2)?;
-    create(&c.nodes[0], "c", sharded(2, 2, 1))?;
-    load(&c.nodes[0], "c", 2000)?;
+    let mut c = sharded_cluster(2, 2, 2, 1, 2000)?;
     c.add_peer(&[])?;
     c.add_peer(&[])?;
     c.wait_converged(Duration::from_secs(60))?;
@@ -286,9 +276,7 @@ fn rebalance_keeps_replicas_of_a_shard_in_different_zones() -> Result<()> {
 
 #[test]
 fn recover_restores_a_lost_shard_from_the_snapshot_location() -> Result<()> {
-    let mut c = Cluster::start(3)?;
-    create(&c.nodes[0], "c", sharded(3, 1, 1))?;
-    load(&c.nodes[0], "c", 3000)?;
+    let mut c = sharded_cluster(3, 3, 1, 1, 3000)?;
     // A backup of the collection on the peer that will die: the only copy of its shard.
     let (code, body) = c.nodes[2]
         .http()
