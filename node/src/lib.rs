@@ -142,6 +142,7 @@ pub async fn run(
         registry: registry.clone(),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
+        caught_up: Default::default(),
         node_id: uuid::Uuid::new_v4().to_string(),
         consensus: consensus.clone(),
         router: shard_router,

@@ -26,6 +26,20 @@ pub enum RemoteError {
     /// The peer refused the request as invalid (the same request would fail anywhere).
     #[error("peer {0} refused: {1}")]
     Rejected(u64, String),
+    /// The peer refused a write routed with an older shard layout than its own (version).
+    #[error("peer {0} has a newer shard layout (version {1})")]
+    Stale(u64, u64),
+}
+
+/// Message prefix of a refusal for an outdated layout; the version follows.
+pub const STALE_LAYOUT: &str = "stale layout, now version ";
+
+/// What the sender of a write knew: its applied Raft index (the receiver catches up first)
+/// and the layout version it routed with (None for a transfer's copies: never refused).
+#[derive(Debug, Clone, Copy)]
+pub struct Routing {
+    pub min_applied: u64,
+    pub layout_version: Option<u64>,
 }
 
 /// A peer to call: its id and p2p uri.
@@ -50,6 +64,10 @@ fn status_error(peer: u64, s: tonic::Status) -> RemoteError {
         Code::InvalidArgument | Code::NotFound => {
             RemoteError::Rejected(peer, s.message().to_string())
         }
+        Code::Aborted => match s.message().strip_prefix(STALE_LAYOUT).map(str::parse) {
+            Some(Ok(v)) => RemoteError::Stale(peer, v),
+            _ => RemoteError::Failed(peer, s.message().to_string()),
+        },
         _ => RemoteError::Failed(peer, s.message().to_string()),
     }
 }
@@ -89,9 +107,13 @@ impl Remote {
         collection: &str,
         shard: u32,
         op: &ShardOp,
-        min_applied: u64,
+        at: Routing,
         timeout: Duration,
     ) -> Result<u64, RemoteError> {
+        let Routing {
+            min_applied,
+            layout_version,
+        } = at;
         let Peer { id: peer, uri } = to;
         let msg = ShardUpdate {
             collection: collection.to_string(),
@@ -99,6 +121,7 @@ impl Remote {
             op_json: serde_json::to_vec(op)
                 .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
             min_applied,
+            layout_version,
         };
         let reply = self
             .client(peer, uri)?

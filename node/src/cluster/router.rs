@@ -5,7 +5,7 @@
 //! when a `consistency` is given, and the partial answers are merged here.
 
 use super::consistency::Consistency;
-use super::remote::{Peer, Remote, RemoteError};
+use super::remote::{Peer, Remote, RemoteError, Routing};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::ShardOp;
 use crate::collection::replicas::{LayoutChange, ReplicaState};
@@ -29,6 +29,9 @@ pub enum CommitError {
 
 /// How long a replica-state or transfer change may take to commit.
 pub const LAYOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts of one shard write while the layout keeps changing under it.
+const WRITE_ATTEMPTS: usize = 5;
 
 /// How long a peer may take to apply a write or answer a read.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,6 +71,7 @@ async fn on_local<T: Send + 'static>(
         CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
             RemoteError::Rejected(peer, m)
         }
+        CollectionError::StaleLayout(v) => RemoteError::Stale(peer, v),
         other => RemoteError::Failed(peer, other.to_string()),
     })
 }
@@ -155,13 +159,18 @@ impl Router {
         peer: u64,
         shard: u32,
         op: Arc<ShardOp>,
+        layout_version: u64,
     ) -> Result<u64, RemoteError> {
         if peer == self.local_peer() {
             let c = c.clone();
-            return on_local(peer, move || c.apply_local(shard, &op)).await;
+            let routed = Some(layout_version);
+            return on_local(peer, move || c.apply_local(shard, &op, routed)).await;
         }
         let uri = self.uri(peer)?;
-        let applied = self.applied();
+        let at = Routing {
+            min_applied: self.applied(),
+            layout_version: Some(layout_version),
+        };
         self.inner
             .remote
             .update(
@@ -172,29 +181,46 @@ impl Router {
                 &c.name,
                 shard,
                 &op,
-                applied,
+                at,
                 CALL_TIMEOUT,
             )
             .await
     }
 
-    /// Retries once when the shard's replicas changed while the write was under way (a
-    /// transfer switched over): the second attempt goes to the new replicas.
+    /// Writes again when a replica had a newer layout (after this peer applied it), and
+    /// once when the shard's replicas changed while the write was under way (a transfer
+    /// switched over): the next attempt goes to the new replicas. Upserts are idempotent.
     async fn write_shard_retry(
         &self,
         c: &Arc<Collection>,
         shard: u32,
         op: Arc<ShardOp>,
     ) -> CollectionResult<u64> {
-        let before = c.layout().replicas.get(&shard).cloned();
-        match self.write_shard(c, shard, op.clone()).await {
-            Err(CollectionError::Unavailable(m))
-                if c.layout().replicas.get(&shard) != before.as_ref() =>
-            {
-                tracing::debug!(collection = %c.name, shard, error = %m, "replicas changed during a write; retrying");
-                self.write_shard(c, shard, op).await
+        let mut changed_once = false;
+        for _ in 0..WRITE_ATTEMPTS {
+            let before = c.layout().replicas.get(&shard).cloned();
+            match self.write_shard(c, shard, op.clone()).await {
+                Err(CollectionError::StaleLayout(v)) => self.wait_layout(c, v).await,
+                Err(CollectionError::Unavailable(m))
+                    if !changed_once && c.layout().replicas.get(&shard) != before.as_ref() =>
+                {
+                    tracing::debug!(collection = %c.name, shard, error = %m, "replicas changed during a write; retrying");
+                    changed_once = true;
+                }
+                other => return other,
             }
-            other => other,
+        }
+        Err(CollectionError::Unavailable(format!(
+            "Service unavailable: the replicas of shard {shard} of `{}` kept changing during the write; retry",
+            c.name
+        )))
+    }
+
+    /// Waits (up to `LAYOUT_TIMEOUT`) until this peer applied layout `version` of `c`.
+    async fn wait_layout(&self, c: &Collection, version: u64) {
+        let deadline = tokio::time::Instant::now() + LAYOUT_TIMEOUT;
+        while c.layout().version < version && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -206,6 +232,7 @@ impl Router {
     ) -> CollectionResult<u64> {
         let layout = c.layout();
         let replicas = layout.replicas.get(&shard).cloned().unwrap_or_default();
+        let version = layout.version;
         let targets: Vec<(u64, ReplicaState)> = replicas
             .iter()
             .filter(|(_, s)| **s != ReplicaState::Dead)
@@ -213,22 +240,31 @@ impl Router {
             .collect();
         let sends = targets
             .iter()
-            .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone()));
+            .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone(), version));
         let results = join_all(sends).await;
         let mut acks = 0;
-        let mut version = 0;
+        let mut op_version = 0;
         let mut errors = Vec::new();
         let mut rejected = None;
+        // Active replicas that missed the write and are still Active: acknowledging it would
+        // let a later read from them miss an acknowledged write.
+        let mut stale = Vec::new();
+        let mut newer = None;
         for ((peer, state), r) in targets.iter().zip(results) {
             match (state, r) {
+                (_, Err(RemoteError::Stale(_, v))) => newer = newer.max(Some(v)),
                 (ReplicaState::Active, Ok(v)) => {
                     acks += 1;
-                    version = version.max(v);
+                    op_version = op_version.max(v);
                 }
                 (ReplicaState::Active, Err(e)) => {
                     match &e {
                         RemoteError::Rejected(_, m) => rejected = Some(m.clone()),
-                        _ => self.mark_dead(&c.name, shard, *peer, &e.to_string()).await,
+                        _ => {
+                            if !self.mark_dead(&c.name, shard, *peer, &e.to_string()).await {
+                                stale.push(*peer);
+                            }
+                        }
                     }
                     errors.push(e.to_string());
                 }
@@ -240,8 +276,17 @@ impl Router {
         }
         let wcf =
             (c.config().params.write_consistency_factor as usize).clamp(1, replicas.len().max(1));
-        if acks >= wcf {
-            return Ok(version);
+        if let Some(v) = newer {
+            return Err(CollectionError::StaleLayout(v));
+        }
+        if acks >= wcf && stale.is_empty() {
+            return Ok(op_version);
+        }
+        if !stale.is_empty() {
+            return Err(CollectionError::Unavailable(format!(
+                "Service unavailable: the write to shard {shard} of `{}` failed on peers {stale:?}, which could not be marked dead; retry",
+                c.name
+            )));
         }
         if let (0, Some(m)) = (acks, rejected) {
             return Err(CollectionError::BadInput(m));
@@ -316,10 +361,11 @@ impl Router {
         }
     }
 
-    /// Marks a replica `Dead` through consensus (never the last active one).
-    pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64, why: &str) {
+    /// Marks a replica `Dead` through consensus (never the last active one); returns whether
+    /// it is no longer `Active` here afterwards.
+    pub async fn mark_dead(&self, collection: &str, shard: u32, peer: u64, why: &str) -> bool {
         if self.consensus().is_none() {
-            return;
+            return true;
         }
         let change = LayoutChange::SetState {
             shard_id: shard,
@@ -333,6 +379,11 @@ impl Router {
                 tracing::warn!(collection, shard, peer, error = %e, "could not mark replica dead")
             }
         }
+        let still_active = self.inner.registry.get(collection).is_ok_and(|c| {
+            c.layout().replicas.get(&shard).and_then(|r| r.get(&peer))
+                == Some(&ReplicaState::Active)
+        });
+        !still_active
     }
 
     /// Active replicas of `shard` in the order reads try them: this peer first, then the

@@ -4,7 +4,7 @@
 //! sent under the source shard's write lock, so the target sees them in the order the
 //! source applied them. The switch to `Active` goes through consensus.
 
-use super::remote::Peer;
+use super::remote::{Peer, Routing};
 use super::router::{Router, LAYOUT_TIMEOUT};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{NewPoint, ShardOp};
@@ -64,6 +64,12 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
         success,
     };
     let finish = commit(&router, &c.name, change).await;
+    // Forward until this peer applied the end too: a write routed with the older layout
+    // is then either forwarded here or refused as stale (checked under the same lock).
+    let deadline = Instant::now() + LAYOUT_TIMEOUT;
+    while still_listed(&c, &t).is_ok() && finish.is_ok() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop_forwarding(&c, t.shard_id).await;
     router.progress().remove(&(c.name.clone(), t.shard_id));
     let n = copied?;
@@ -112,7 +118,10 @@ fn send(
         &c.name,
         t.shard_id,
         op,
-        applied,
+        Routing {
+            min_applied: applied,
+            layout_version: None,
+        },
         SEND_TIMEOUT,
     );
     handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())

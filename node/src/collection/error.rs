@@ -21,6 +21,9 @@ pub enum CollectionError {
     Unavailable(String),
     #[error("task failed: {0}")]
     Task(String),
+    /// A write was routed with an older layout than this peer's (its version here).
+    #[error("the write was routed with an outdated shard layout (now version {0})")]
+    StaleLayout(u64),
 }
 
 impl CollectionError {

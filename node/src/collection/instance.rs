@@ -219,9 +219,29 @@ impl Collection {
         }
     }
 
-    /// Applies an operation to a shard held here; returns its operation number.
-    pub fn apply_local(&self, shard: u32, op: &ShardOp) -> CollectionResult<u64> {
-        self.local_shard(shard)?.apply(op)
+    /// Applies an operation to a shard held here; returns its operation number. `routed`:
+    /// the layout version the sender routed the write with; a newer one here refuses it,
+    /// checked under the shard's write lock (a transfer's forwarding ends only after the
+    /// layout that ends it applied here, so a write either is forwarded or refused).
+    pub fn apply_local(
+        &self,
+        shard: u32,
+        op: &ShardOp,
+        routed: Option<u64>,
+    ) -> CollectionResult<u64> {
+        let check = || match routed {
+            Some(v) => {
+                let now = self.layout.read().version;
+                if now > v {
+                    Err(CollectionError::StaleLayout(now))
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        };
+        check()?;
+        self.local_shard(shard)?.apply_checked(op, check)
     }
 
     /// Points held on this peer (each local replica counted once).

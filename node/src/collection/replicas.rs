@@ -37,6 +37,10 @@ pub struct Layout {
     pub replicas: BTreeMap<u32, BTreeMap<u64, ReplicaState>>,
     #[serde(default)]
     pub transfers: Vec<Transfer>,
+    /// Changes applied so far: the same on every peer that applied the same log. A write
+    /// routed with an older version is refused by a replica (the router retries).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Layout {
@@ -53,6 +57,7 @@ impl Layout {
         Layout {
             replicas,
             transfers: Vec::new(),
+            version: 0,
         }
     }
 
@@ -110,7 +115,11 @@ impl Layout {
         for replicas in self.replicas.values_mut() {
             replicas.remove(&peer);
         }
-        *self != before
+        let changed = *self != before;
+        if changed {
+            self.version = before.version + 1;
+        }
+        changed
     }
 
     pub fn transfer_of(&self, shard: u32) -> Option<&Transfer> {
@@ -201,8 +210,14 @@ pub enum LayoutError {
 }
 
 impl Layout {
-    /// Applies `change`, or refuses it and changes nothing.
+    /// Applies `change` and counts it in `version`, or refuses it and changes nothing.
     pub fn apply(&mut self, change: &LayoutChange) -> Result<(), LayoutError> {
+        self.apply_change(change)?;
+        self.version += 1;
+        Ok(())
+    }
+
+    fn apply_change(&mut self, change: &LayoutChange) -> Result<(), LayoutError> {
         match change {
             LayoutChange::SetState {
                 shard_id,

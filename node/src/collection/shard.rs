@@ -109,7 +109,17 @@ impl LocalShard {
 
     /// Persists and applies one operation; returns its operation number.
     pub fn apply(&self, op: &ShardOp) -> CollectionResult<u64> {
+        self.apply_checked(op, || Ok(()))
+    }
+
+    /// `apply` once `check` passes, both under the write lock.
+    pub fn apply_checked(
+        &self,
+        op: &ShardOp,
+        check: impl FnOnce() -> CollectionResult<()>,
+    ) -> CollectionResult<u64> {
         let mut seq = self.seq.lock();
+        check()?;
         let version = self.apply_locked(&mut seq, op)?;
         let hook = self.forward.lock().clone();
         if let Some(hook) = hook {

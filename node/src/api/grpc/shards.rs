@@ -2,6 +2,7 @@
 //! acting, a request waits until this peer applied the sender's Raft index, so it knows
 //! every collection and replica the sender knew.
 
+use crate::cluster::remote::STALE_LAYOUT;
 use crate::collection::local_read::ReadRequest;
 use crate::collection::ops::ShardOp;
 use crate::collection::{Collection, CollectionError, Registry};
@@ -44,6 +45,7 @@ fn status(e: CollectionError) -> Status {
             Status::invalid_argument(m)
         }
         CollectionError::Unavailable(m) => Status::failed_precondition(m),
+        CollectionError::StaleLayout(v) => Status::aborted(format!("{STALE_LAYOUT}{v}")),
         other => Status::internal(other.to_string()),
     }
 }
@@ -68,7 +70,8 @@ impl proto::p2p::shards_server::Shards for ShardsService {
             .map_err(|e| Status::invalid_argument(format!("bad shard operation: {e}")))?;
         let c = self.collection(&req.collection, req.min_applied).await?;
         let shard = req.shard_id;
-        let operation_id = blocking(move || c.apply_local(shard, &op)).await?;
+        let routed = req.layout_version;
+        let operation_id = blocking(move || c.apply_local(shard, &op, routed)).await?;
         Ok(Response::new(ShardUpdateReply { operation_id }))
     }
 

@@ -75,6 +75,10 @@ fn collection_status(e: &CollectionError) -> (StatusCode, String) {
         C::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
         C::Unsupported(m) => (StatusCode::BAD_REQUEST, format!("Bad request: {m}")),
         C::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
+        C::StaleLayout(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Service unavailable: {e}; retry"),
+        ),
         C::Storage(_) | C::Task(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Service internal error: {e}"),

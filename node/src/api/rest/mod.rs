@@ -25,6 +25,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
+    /// Set once this peer has caught up with the cluster after it started (`/readyz`).
+    pub caught_up: Arc<std::sync::atomic::AtomicBool>,
     pub node_id: String,
     /// Present in cluster mode.
     pub consensus: Option<crate::consensus::Consensus>,
