@@ -259,6 +259,11 @@ pub struct Automation {
     /// restore shards whose every replica was lost. Unset: such shards are only reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_location: Option<String>,
+    /// Restart pods for a new template one at a time, each only while every pod is ready and
+    /// every replica is `Active` (StatefulSet `OnDelete`, pods deleted by the operator).
+    /// false: the StatefulSet's own `RollingUpdate`, gated by readiness only.
+    #[serde(default = "yes")]
+    pub rolling_restart: bool,
 }
 
 fn dead_peer_timeout() -> u32 {
@@ -273,6 +278,7 @@ impl Default for Automation {
             recovery: true,
             dead_peer_timeout_seconds: dead_peer_timeout(),
             snapshot_location: None,
+            rolling_restart: true,
         }
     }
 }

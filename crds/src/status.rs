@@ -34,6 +34,10 @@ pub struct QdrantClusterStatus {
     /// Set once the Raft cluster has formed; from then on no pod may found a new one.
     #[serde(default)]
     pub formed: bool,
+    /// Peers seen dead (all replicas `Dead`, or unreachable) and since when (RFC 3339): the
+    /// recovery timer, kept here so an operator restart does not reset it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dead_peers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
@@ -42,6 +46,8 @@ pub enum Phase {
     Creating,
     Healthy,
     Scaling,
+    /// A rolling restart is under way.
+    Updating,
     Recovering,
     Degraded,
     Failed,

@@ -8,10 +8,11 @@ use crate::chores::{self, client::NodeClient, plan::Zones, ChoreError, Options};
 use crate::controller::Context;
 use crds::QdrantCluster;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The node label that names a node's zone.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -143,62 +144,91 @@ pub async fn scale_down(
     }
 }
 
-/// After all pods are ready: rebalance when a peer holds nothing, recover peers dead longer
-/// than the timeout. `dead_since` remembers when each candidate was first seen dead.
+/// What upkeep did this round.
+#[derive(Debug, Clone, Default)]
+pub struct Upkeep {
+    pub note: Option<String>,
+    /// `(reason, message)` when a chore could not run or finish.
+    pub blocked: Option<(String, String)>,
+    /// Peers recovery removed from the cluster.
+    pub removed: Vec<u64>,
+}
+
+fn blocked(reason: &str, e: impl std::fmt::Display) -> Upkeep {
+    Upkeep {
+        blocked: Some((reason.into(), e.to_string())),
+        ..Default::default()
+    }
+}
+
+/// Recovers peers dead longer than the timeout; when all pods are ready (`healthy`), also
+/// rebalances onto peers that hold nothing. `dead` (peer id -> first seen dead, RFC 3339) is
+/// the timer from the status, updated in place.
 pub async fn upkeep(
     qc: &QdrantCluster,
     ctx: &Context,
     ns: &str,
     key: Option<String>,
-    dead_since: &mut BTreeMap<u64, Instant>,
-) -> (Option<String>, Option<(String, String)>) {
+    dead: &mut BTreeMap<String, String>,
+    healthy: bool,
+) -> Upkeep {
     let a = &qc.spec.automation;
     let c = client(qc, ctx, ns, 0, key.clone());
     let o = options(qc, zones(qc, ctx, ns, qc.spec.replicas, key).await);
     if a.recovery {
         let now = match chores::dead_candidates(&c).await {
             Ok(n) => n,
-            Err(e) => return (None, Some(("RecoveryFailed".into(), e.to_string()))),
+            Err(e) => return blocked("RecoveryFailed", e),
         };
-        dead_since.retain(|p, _| now.contains(p));
-        for p in &now {
-            dead_since.entry(*p).or_insert_with(Instant::now);
-        }
+        dead.retain(|p, _| p.parse().is_ok_and(|p| now.contains(&p)));
         let timeout = Duration::from_secs(u64::from(a.dead_peer_timeout_seconds));
-        if dead_since.values().any(|t| t.elapsed() >= timeout) {
-            match chores::recover(&c, Duration::ZERO, &o).await {
+        for p in &now {
+            dead.entry(p.to_string()).or_insert_with(|| {
+                say(&format!("peer {p} seen dead; recovery after {timeout:?}"));
+                Timestamp::now().to_string()
+            });
+        }
+        let expired = dead.values().any(|t| {
+            t.parse::<Timestamp>().map_or(true, |t| {
+                Duration::try_from(Timestamp::now().duration_since(t)).unwrap_or_default()
+                    >= timeout
+            })
+        });
+        if expired {
+            return match chores::recover(&c, Duration::ZERO, &o).await {
                 Ok(r) => {
-                    dead_since.clear();
-                    let note = format!(
-                        "recovered: removed peers {:?}, {} replicas added",
-                        r.removed, r.replicated
-                    );
-                    return (Some(note), None);
+                    dead.clear();
+                    Upkeep {
+                        note: Some(format!(
+                            "recovered: removed peers {:?}, {} replicas added",
+                            r.removed, r.replicated
+                        )),
+                        blocked: None,
+                        removed: r.removed,
+                    }
                 }
-                Err(e @ ChoreError::Lost(_)) => {
-                    return (None, Some(("ShardLost".into(), e.to_string())))
-                }
-                Err(e) => return (None, Some(("RecoveryFailed".into(), e.to_string()))),
-            }
+                Err(e @ ChoreError::Lost(_)) => blocked("ShardLost", e),
+                Err(e) => blocked("RecoveryFailed", e),
+            };
         }
     }
-    if a.rebalance_on_scale_up {
+    if a.rebalance_on_scale_up && healthy {
         match chores::empty_peers(&c).await {
             Ok(empty) if !empty.is_empty() => match chores::rebalance(&c, &o).await {
                 Ok(r) => {
-                    return (
-                        Some(format!(
+                    return Upkeep {
+                        note: Some(format!(
                             "rebalanced onto peers {empty:?}: {} replicas moved",
                             r.moved
                         )),
-                        None,
-                    )
+                        ..Default::default()
+                    }
                 }
-                Err(e) => return (None, Some(("RebalanceFailed".into(), e.to_string()))),
+                Err(e) => return blocked("RebalanceFailed", e),
             },
             Ok(_) => {}
-            Err(e) => return (None, Some(("RebalanceFailed".into(), e.to_string()))),
+            Err(e) => return blocked("RebalanceFailed", e),
         }
     }
-    (None, None)
+    Upkeep::default()
 }

@@ -6,11 +6,12 @@ use crate::automation;
 use crate::builders::{self, ConfigError};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
+use crate::rollout::{self, Step};
 use crate::status::{self, Observed};
 use crds::{QdrantCluster, ReclaimPolicy};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -43,8 +44,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub nodes: Nodes,
     failures: Mutex<HashMap<String, u32>>,
-    /// Per cluster: when each peer was first seen dead (a timer; restarts with the operator).
-    dead_since: tokio::sync::Mutex<HashMap<String, std::collections::BTreeMap<u64, Instant>>>,
 }
 
 impl Context {
@@ -59,7 +58,6 @@ impl Context {
             metrics,
             nodes,
             failures: Mutex::new(HashMap::new()),
-            dead_since: Default::default(),
         }
     }
 
@@ -246,7 +244,19 @@ async fn write_status(
         a != b
     });
     if changed {
-        let patch = json!({"status": st});
+        let mut patch = json!({"status": st});
+        // A merge patch keeps map keys it does not mention: name the forgotten ones as null.
+        let old_dead = qc.status.as_ref().map(|s| &s.dead_peers);
+        if let Some(old) = old_dead.filter(|o| !o.is_empty()) {
+            let mut dead = serde_json::Map::new();
+            for k in old.keys().filter(|k| !st.dead_peers.contains_key(*k)) {
+                dead.insert(k.clone(), serde_json::Value::Null);
+            }
+            for (k, v) in &st.dead_peers {
+                dead.insert(k.clone(), json!(v));
+            }
+            patch["status"]["deadPeers"] = serde_json::Value::Object(dead);
+        }
         api.patch_status(
             &qc.name_any(),
             &PatchParams::default(),
@@ -340,7 +350,16 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
                     event(ctx, qc, EventType::Warning, reason, m.clone()).await
                 }
                 (None, Some(note)) => {
-                    event(ctx, qc, EventType::Normal, "Drained", note.clone()).await
+                    event(ctx, qc, EventType::Normal, "Drained", note.clone()).await;
+                    // Said before the StatefulSet shrinks: an operator that dies in between
+                    // finds nothing left to drain and would not say it again.
+                    let patch = json!({"status": {"lastOperation": note}});
+                    qcs.patch_status(
+                        &qc.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await?;
                 }
                 _ => {}
             }
@@ -383,31 +402,128 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
         selector: builders::selector_string(qc),
         last_operation,
         api_key_secret: Some(key_secret),
-        chore_blocked: None,
+        chore_blocked: chore.blocked,
+        ..Default::default()
     };
     let healthy = o.ready == qc.spec.replicas && o.pods == qc.spec.replicas;
     let mut o = o;
-    o.chore_blocked = chore.blocked;
-    if healthy && formed && o.chore_blocked.is_none() {
-        let mut dead = ctx.dead_since.lock().await;
-        let timers = dead.entry(Context::key(qc)).or_default();
-        let (note, blocked) = automation::upkeep(qc, ctx, &ns, key_value.clone(), timers).await;
-        drop(dead);
-        if let Some(n) = &note {
+    let mut rolling = false;
+    if formed && o.chore_blocked.is_none() && qc.spec.automation.rolling_restart {
+        rolling = roll(qc, ctx, &ns, &sts, key_value.clone(), &mut o).await?;
+    }
+    if formed && o.chore_blocked.is_none() && !rolling {
+        let mut dead = qc
+            .status
+            .as_ref()
+            .map(|s| s.dead_peers.clone())
+            .unwrap_or_default();
+        let u = automation::upkeep(qc, ctx, &ns, key_value.clone(), &mut dead, healthy).await;
+        o.dead_peers = Some(dead);
+        if let Some(n) = &u.note {
             event(ctx, qc, EventType::Normal, "Chore", n.clone()).await;
             o.last_operation = Some(n.clone());
         }
-        if let Some((reason, m)) = &blocked {
+        if let Some((reason, m)) = &u.blocked {
             event(ctx, qc, EventType::Warning, reason, m.clone()).await;
         }
-        o.chore_blocked = blocked;
+        o.chore_blocked = u.blocked;
+        forget_removed(qc, ctx, &ns, &u.removed, &o.views).await?;
     }
     write_status(&qcs, qc, &o).await?;
-    Ok(Action::requeue(Duration::from_secs(if healthy {
+    Ok(Action::requeue(Duration::from_secs(if rolling {
+        3
+    } else if healthy {
         60
     } else {
         10
     })))
+}
+
+/// One step of an operator-driven rolling restart; true while one is under way.
+async fn roll(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    sts: &StatefulSet,
+    key: Option<String>,
+    o: &mut Observed,
+) -> Result<bool, Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let node = automation::client(qc, ctx, ns, 0, key);
+    Ok(match rollout::step(qc, &pods, sts, &node).await? {
+        Step::Done => false,
+        Step::Waiting(m) => {
+            o.rollout = Some(m);
+            true
+        }
+        Step::Restarted(m) => {
+            event(ctx, qc, EventType::Normal, "RollingRestart", m.clone()).await;
+            o.last_operation = Some(m.clone());
+            o.rollout = Some(m);
+            true
+        }
+        Step::Stalled(m) => {
+            let already = qc.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.reason == "RolloutStalled" && c.status == "False")
+            });
+            if !already {
+                event(ctx, qc, EventType::Warning, "RolloutStalled", m.clone()).await;
+            }
+            o.chore_blocked = Some(("RolloutStalled".into(), m.clone()));
+            o.rollout = Some(m);
+            true
+        }
+    })
+}
+
+/// A pod whose peer recovery removed comes back on a fresh volume (its old Raft state would
+/// keep it out of the cluster): deletes the claim and the pod of each removed peer that its
+/// pod no longer answers for. A pod that answers (with any peer id) is left alone.
+async fn forget_removed(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    removed: &[u64],
+    views: &[(String, Option<crate::nodes::ClusterView>)],
+) -> Result<(), Error> {
+    let old = qc
+        .status
+        .as_ref()
+        .map(|s| s.peers.clone())
+        .unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for p in old
+        .iter()
+        .filter(|p| p.peer_id.is_some_and(|id| removed.contains(&id)))
+    {
+        let answers = views.iter().any(|(pod, v)| *pod == p.pod && v.is_some());
+        let Some(ordinal) = p.pod.rsplit('-').next().and_then(|o| o.parse().ok()) else {
+            continue;
+        };
+        if answers {
+            continue;
+        }
+        forget_claims(ctx, ns, qc, ordinal, ordinal + 1).await;
+        match pods.delete(&p.pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        event(
+            ctx,
+            qc,
+            EventType::Normal,
+            "VolumeReplaced",
+            format!(
+                "pod {} restarts on a fresh volume: its peer was removed",
+                p.pod
+            ),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// Applies the StatefulSet, keeping its claim templates as first created (they are immutable)

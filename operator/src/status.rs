@@ -22,6 +22,10 @@ pub struct Observed {
     pub api_key_secret: Option<String>,
     /// `(reason, message)` of a chore that could not run or finish this round.
     pub chore_blocked: Option<(String, String)>,
+    /// The recovery timer when upkeep ran this round (None: keep the old one).
+    pub dead_peers: Option<std::collections::BTreeMap<String, String>>,
+    /// Progress of a rolling restart under way.
+    pub rollout: Option<String>,
 }
 
 fn condition(
@@ -68,7 +72,13 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
         .iter()
         .map(|(pod, v)| PeerStatus {
             pod: pod.clone(),
-            peer_id: v.as_ref().map(|v| v.peer_id),
+            // A pod that does not answer keeps the peer id it had: recovery needs it.
+            peer_id: v.as_ref().map(|v| v.peer_id).or_else(|| {
+                old.peers
+                    .iter()
+                    .find(|p| p.pod == *pod)
+                    .and_then(|p| p.peer_id)
+            }),
             uri: v.as_ref().and_then(|v| v.peers.get(&v.peer_id).cloned()),
             state: v
                 .as_ref()
@@ -108,6 +118,11 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
             "Scaling",
             format!("{} pods, want {want}", o.pods),
         )
+    } else if let Some(m) = &o.rollout {
+        match &o.chore_blocked {
+            Some((r, _)) if r == "RolloutStalled" => (Phase::Degraded, "RolloutStalled", m.clone()),
+            _ => (Phase::Updating, "RollingUpdate", m.clone()),
+        }
     } else if o.ready < want || leader.is_none() {
         let down: Vec<&str> = peers
             .iter()
@@ -138,7 +153,10 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
         )
     };
     let healthy = phase == Phase::Healthy;
-    let progressing = matches!(phase, Phase::Pending | Phase::Creating | Phase::Scaling);
+    let progressing = matches!(
+        phase,
+        Phase::Pending | Phase::Creating | Phase::Scaling | Phase::Updating
+    );
     let degraded = matches!(phase, Phase::Degraded | Phase::Failed);
     let mut conditions = vec![
         condition("Ready", healthy, reason, message.clone(), generation),
@@ -169,6 +187,7 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
         last_operation: o.last_operation.clone().or(old.last_operation),
         api_key_secret: o.api_key_secret.clone().or(old.api_key_secret),
         formed,
+        dead_peers: o.dead_peers.clone().unwrap_or(old.dead_peers),
     }
 }
 

@@ -8,7 +8,7 @@ use super::{
     HTTP_PORT, P2P_PORT,
 };
 use crds::{PullPolicy, QdrantCluster};
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
@@ -279,6 +279,17 @@ pub fn statefulset(
                 spec: Some(pod),
             },
             volume_claim_templates: Some(vec![claim(qc)]),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some(
+                    if qc.spec.automation.rolling_restart {
+                        "OnDelete"
+                    } else {
+                        "RollingUpdate"
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         ..Default::default()
