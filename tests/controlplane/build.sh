@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds etcd and kube-apiserver from Go modules into a cache folder, for tests that need a
+# Builds etcd, kube-apiserver and kube-controller-manager from Go modules into a cache folder, for tests that need a
 # real Kubernetes API server on loopback (as controller-runtime's envtest does).
 # Usage: tests/controlplane/build.sh [CACHE_DIR]   (default: ~/.cache/qdrant-node/controlplane)
-# Prints the folder holding the two binaries. Cached builds are reused.
+# Prints the folder holding the binaries. Cached builds are reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
-# The "-r2" suffix names the build recipe: change it when the recipe changes.
-cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qdrant-node/controlplane/$K8S_VERSION-r2}
-if [ -x "$cache/kube-apiserver" ] && [ -x "$cache/etcd" ]; then
+# The "-r3" suffix names the build recipe: change it when the recipe changes.
+cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/qdrant-node/controlplane/$K8S_VERSION-r3}
+if [ -x "$cache/kube-apiserver" ] && [ -x "$cache/kube-controller-manager" ] && [ -x "$cache/etcd" ]; then
   echo "$cache"
   exit 0
 fi
@@ -37,5 +37,6 @@ minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
 pkg=k8s.io/component-base/version
 ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$cache/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$cache/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager >&2
 CGO_ENABLED=0 go build -o "$cache/etcd" . >&2
 echo "$cache"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts etcd and kube-apiserver on loopback (free ports, temp dir) and writes a kubeconfig
-# with an admin token. Usage: tests/controlplane/start.sh BIN_DIR WORK_DIR
+# with an admin token; with CONTROLPLANE_CONTROLLERS set, also kube-controller-manager
+# running those controllers. Usage: tests/controlplane/start.sh BIN_DIR WORK_DIR
 # Prints `KUBECONFIG=<path>` once the API server is ready; the servers stop when this
 # script's process group is killed, and on their own after $CONTROLPLANE_TTL seconds.
 # etcd skips fsync (test data only): slow disks and busy CPUs otherwise time requests out.
@@ -45,6 +46,12 @@ current-context: test
 KC
 for _ in $(seq 1 600); do
   if curl -sk -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz" 2>/dev/null | grep -q '^ok$'; then
+    if [ -n "${CONTROLPLANE_CONTROLLERS:-}" ]; then
+      # Only the named controllers (e.g. `statefulset`): no scheduler and no kubelet run here.
+      timeout "$ttl" "$bin/kube-controller-manager" --kubeconfig "$work/kubeconfig" \
+        --controllers "$CONTROLPLANE_CONTROLLERS" --leader-elect=false --secure-port 0 \
+        > "$work/controller-manager.log" 2>&1 &
+    fi
     echo "KUBECONFIG=$work/kubeconfig"
     exit 0
   fi

@@ -84,6 +84,12 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn start() -> Result<ControlPlane> {
+        ControlPlane::start_with_controllers("")
+    }
+
+    /// Also runs kube-controller-manager with `controllers` (comma-separated, e.g.
+    /// `statefulset`); empty: none.
+    pub fn start_with_controllers(controllers: &str) -> Result<ControlPlane> {
         let bin = controlplane_bin();
         let dir = tempfile::tempdir()?;
         let mut cmd = Command::new("bash");
@@ -91,6 +97,7 @@ impl ControlPlane {
             .arg(&bin)
             .arg(dir.path().join("cp"))
             .env("CONTROLPLANE_TTL", "1800")
+            .env("CONTROLPLANE_CONTROLLERS", controllers)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0);
@@ -213,6 +220,14 @@ impl ControlPlane {
         Ok(out)
     }
 
+    /// `kubectl patch TARGET… --type=merge -p PATCH` that must succeed.
+    pub fn merge_patch(&self, target: &[&str], patch: &str) -> Result<String> {
+        let mut a = vec!["patch"];
+        a.extend_from_slice(target);
+        a.extend_from_slice(&["--type=merge", "-p", patch]);
+        self.ok(&a)
+    }
+
     /// `kubectl get … -o json`, None when it does not exist.
     pub fn get(&self, args: &[&str]) -> Option<Value> {
         let mut a = vec!["get"];
@@ -265,12 +280,7 @@ impl Operator {
             .args(args)
             .stdout(out.try_clone()?)
             .stderr(out);
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::die_with_parent(&mut cmd);
         let child = cmd.spawn()?;
         Ok(Operator { child, log })
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub mod cluster;
 pub mod http;
 pub mod kube;
+pub mod kubelet;
 pub mod points;
 pub use cluster::Cluster;
 pub use http::Http;
@@ -71,6 +72,16 @@ pub fn python() -> PathBuf {
         .expect("pip");
     assert!(st.success(), "pip install -r {} failed", req.display());
     py
+}
+
+/// Makes a child process get SIGKILL when the test process ends, so none outlives a run.
+pub fn die_with_parent(cmd: &mut Command) {
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
 }
 
 /// Polls `f` until it returns Some or the deadline passes.
@@ -155,12 +166,7 @@ impl Node {
             .stdout(out)
             .stderr(err);
         // The node dies with the test process, so no server outlives a test run.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         cmd.spawn().context("spawn qdrant-node")
     }
 

@@ -10,6 +10,23 @@ use std::sync::Arc;
 
 pub const DIM: usize = 8;
 
+/// What the helpers send requests to: a test node, or any node's client.
+pub trait Target {
+    fn http(&self) -> Http;
+}
+
+impl Target for Node {
+    fn http(&self) -> Http {
+        Node::http(self)
+    }
+}
+
+impl Target for Http {
+    fn http(&self) -> Http {
+        self.clone()
+    }
+}
+
 /// Point id `i`: numeric below 9500, a UUID above (both kinds are routed).
 pub fn pid(i: u64) -> Value {
     if i < 9500 {
@@ -40,7 +57,7 @@ pub fn points(ids: std::ops::Range<u64>) -> Value {
     json!({ "points": pts })
 }
 
-pub fn create(node: &Node, name: &str, body: Value) -> Result<()> {
+pub fn create(node: &impl Target, name: &str, body: Value) -> Result<()> {
     let (code, reply) = node.http().put(&format!("/collections/{name}"), &body)?;
     assert_eq!(code, 200, "{reply}");
     Ok(())
@@ -53,20 +70,20 @@ pub fn sharded(shards: u32, rf: u32, wcf: u32) -> Value {
     })
 }
 
-pub fn upsert(node: &Node, name: &str, ids: std::ops::Range<u64>) -> Result<(u16, Value)> {
+pub fn upsert(node: &impl Target, name: &str, ids: std::ops::Range<u64>) -> Result<(u16, Value)> {
     node.http().put(
         &format!("/collections/{name}/points?wait=true"),
         &points(ids),
     )
 }
 
-pub fn post(node: &Node, path: &str, body: Value) -> Value {
+pub fn post(node: &impl Target, path: &str, body: Value) -> Value {
     let (code, reply) = node.http().post(path, &body).expect("request");
     assert_eq!(code, 200, "{path}: {reply}");
     reply["result"].clone()
 }
 
-pub fn count(node: &Node, name: &str) -> u64 {
+pub fn count(node: &impl Target, name: &str) -> u64 {
     post(
         node,
         &format!("/collections/{name}/points/count"),
@@ -76,7 +93,7 @@ pub fn count(node: &Node, name: &str) -> u64 {
         .expect("count")
 }
 
-pub fn cluster_info(node: &Node, name: &str) -> Value {
+pub fn cluster_info(node: &impl Target, name: &str) -> Value {
     let (code, reply) = node
         .http()
         .get(&format!("/collections/{name}/cluster"))
@@ -104,7 +121,7 @@ pub fn replicas(info: &Value) -> BTreeMap<(u64, u64), String> {
 }
 
 /// Every id in the collection, paging through scroll.
-pub fn scroll_ids(node: &Node, name: &str) -> Vec<Value> {
+pub fn scroll_ids(node: &impl Target, name: &str) -> Vec<Value> {
     let mut ids = Vec::new();
     let mut offset = Value::Null;
     loop {
@@ -131,7 +148,7 @@ pub fn all_ids(n: u64) -> Vec<Value> {
     (0..n).map(pid).collect()
 }
 
-pub fn retrieve_all(node: &Node, name: &str, n: u64, consistency: &str) -> usize {
+pub fn retrieve_all(node: &impl Target, name: &str, n: u64, consistency: &str) -> usize {
     let body = json!({"ids": all_ids(n), "with_payload": false});
     let path = format!("/collections/{name}/points?consistency={consistency}");
     post(node, &path, body)
@@ -190,6 +207,18 @@ impl Writer {
 /// Every id in `0..base` and `first..end` through every running peer, and searches equal a
 /// single node holding the same points.
 pub fn check_all(c: &Cluster, name: &str, base: u64, first: u64, end: u64) -> Result<()> {
+    let peers: Vec<&Node> = c.running().into_iter().map(|i| &c.nodes[i]).collect();
+    check_peers(&peers, name, base, first, end)
+}
+
+/// `check_all` through the given peers.
+pub fn check_peers(
+    peers: &[&impl Target],
+    name: &str,
+    base: u64,
+    first: u64,
+    end: u64,
+) -> Result<()> {
     let want = base + (end - first);
     let reference = Node::start()?;
     create(&reference, name, sharded(1, 1, 1))?;
@@ -199,25 +228,24 @@ pub fn check_all(c: &Cluster, name: &str, base: u64, first: u64, end: u64) -> Re
             assert_eq!(code, 200, "{body}");
         }
     }
-    for i in c.running() {
-        let n = &c.nodes[i];
-        assert_eq!(count(n, name), want, "count through peer {i}");
+    for (i, n) in peers.iter().enumerate() {
+        assert_eq!(count(*n, name), want, "count through peer {i}");
         assert_eq!(
-            scroll_ids(n, name).len() as u64,
+            scroll_ids(*n, name).len() as u64,
             want,
             "scroll through peer {i}"
         );
         for q in 0..5 {
             let body = json!({"query": vector(900_000 + q), "limit": 10, "with_payload": true});
             let path = format!("/collections/{name}/points/query");
-            let got = without_versions(post(n, &path, body.clone()));
+            let got = without_versions(post(*n, &path, body.clone()));
             assert_eq!(got, without_versions(post(&reference, &path, body)));
         }
     }
     Ok(())
 }
 
-pub fn load(node: &Node, name: &str, n: u64) -> Result<()> {
+pub fn load(node: &impl Target, name: &str, n: u64) -> Result<()> {
     for start in (0..n).step_by(1000) {
         let (code, body) = upsert(node, name, start..(start + 1000).min(n))?;
         assert_eq!(code, 200, "{body}");
@@ -226,7 +254,7 @@ pub fn load(node: &Node, name: &str, n: u64) -> Result<()> {
 }
 
 /// States of `peer`'s replicas of `name`, as node `n` sees them.
-pub fn states_of(n: &Node, name: &str, peer: u64) -> Vec<String> {
+pub fn states_of(n: &impl Target, name: &str, peer: u64) -> Vec<String> {
     replicas(&cluster_info(n, name))
         .into_iter()
         .filter(|((_, p), _)| *p == peer)

@@ -144,16 +144,10 @@ fn a_qdrant_cluster_becomes_its_objects_and_follows_its_spec() -> Result<()> {
     );
 
     // Delete with reclaimPolicy Delete: the finalizer removes the volumes, then the object goes.
-    cp.ok(&[
-        "patch",
-        "-n",
-        "db",
-        "qc",
-        "demo",
-        "--type=merge",
-        "-p",
+    cp.merge_patch(
+        &["-n", "db", "qc", "demo"],
         r#"{"spec":{"storage":{"reclaimPolicy":"Delete"}}}"#,
-    ])?;
+    )?;
     let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": "storage-demo-0", "labels": {"app.kubernetes.io/name": "qdrant-node", "app.kubernetes.io/instance": "demo"}},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}});
@@ -220,14 +214,7 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
     assert!(!ok && err.contains("cannot be reduced"), "{err}");
 
     // What the schema cannot know is reported: Ready=False, InvalidSpec, an Event, no loop.
-    cp.ok(&[
-        "patch",
-        "qc",
-        "bad",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"apiKey":{"name":"nope"}}}"#,
-    ])?;
+    cp.merge_patch(&["qc", "bad"], r#"{"spec":{"apiKey":{"name":"nope"}}}"#)?;
     let v = cp.wait_get("InvalidSpec", &["qc", "bad"], |v| {
         v["status"]["phase"] == "Failed"
     })?;
