@@ -214,6 +214,36 @@ mod tests {
     }
 
     #[test]
+    fn rollouts_and_the_recovery_timer_show_in_the_status() {
+        let mut q = qc("replicas: 2");
+        let mut o = Observed {
+            pods: 2,
+            ready: 2,
+            views: vec![("demo-0".into(), view(1, 1)), ("demo-1".into(), view(2, 1))],
+            ..Default::default()
+        };
+        o.rollout = Some("rolling update: 1 of 2 pods updated".into());
+        let s = compute(&q, &o);
+        assert_eq!(s.phase, Some(Phase::Updating));
+        assert_eq!(cond(&s, "Progressing").status, "True");
+        o.chore_blocked = Some(("RolloutStalled".into(), "pod demo-1 …".into()));
+        let s = compute(&q, &o);
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(cond(&s, "ChoresSucceeded").reason, "RolloutStalled");
+
+        // The timer is kept when upkeep did not run, replaced when it did.
+        let timer = BTreeMap::from([("7".to_string(), "2026-01-01T00:00:00Z".to_string())]);
+        o.rollout = None;
+        o.chore_blocked = None;
+        o.dead_peers = Some(timer.clone());
+        q.status = Some(compute(&q, &o));
+        o.dead_peers = None;
+        assert_eq!(compute(&q, &o).dead_peers, timer);
+        o.dead_peers = Some(BTreeMap::new());
+        assert!(compute(&q, &o).dead_peers.is_empty());
+    }
+
+    #[test]
     fn phases_follow_what_was_observed() {
         let q = qc("replicas: 3");
         let mut o = Observed::default();
@@ -247,6 +277,9 @@ mod tests {
         assert_eq!(s.phase, Some(Phase::Degraded));
         assert!(cond(&s, "Ready").message.contains("demo-2"));
         assert!(s.formed, "formed never goes back");
+        // A pod that stops answering keeps its peer id in the status (recovery needs it).
+        assert_eq!(s.peers[2].peer_id, Some(3));
+        assert_eq!(s.peers[2].state, "Unreachable");
         o.invalid = Some("bad".into());
         let s = compute(&q2, &o);
         assert_eq!(

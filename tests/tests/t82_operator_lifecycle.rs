@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tests::kube::{ControlPlane, Operator};
 use tests::kubelet::Kubelet;
 use tests::points::*;
@@ -233,11 +233,16 @@ fn scenario(
     let searcher = Searcher::start(urls);
 
     // Scale-up 3 -> 4: the new pod's peer gets shards; every shard spans both zones.
+    let t = Instant::now();
     cp.ok(&["scale", "-n", "db", "qc/demo", "--replicas=4"])?;
     let qc = qc_until(cp, "rebalance onto the 4th peer", 120, |v| {
         last_operation(v).starts_with("rebalanced") && v["status"]["phase"] == "Healthy"
     })?;
-    eprintln!("scale-up: {}", last_operation(&qc));
+    eprintln!(
+        "scale-up: {} ({:?} from kubectl scale)",
+        last_operation(&qc),
+        t.elapsed()
+    );
     let ids = peer_ids(k, 4);
     let l = layout(k);
     for (shard, reps) in &l {
@@ -256,6 +261,7 @@ fn scenario(
     let before = k.events().len();
     let rev = update_revision(cp);
     k.take_most_down();
+    let t = Instant::now();
     set_image(cp, "qdrant-node:2")?;
     wait_for("rolling restart", Duration::from_secs(240), || {
         rolled(cp, &rev, 4)
@@ -263,6 +269,7 @@ fn scenario(
     qc_until(cp, "Healthy after the rollout", 60, |v| {
         v["status"]["phase"] == "Healthy"
     })?;
+    eprintln!("rolling restart of 4 pods: {:?}", t.elapsed());
     let seq = stops_and_starts(&k.events()[before..]);
     let want: Vec<String> = (0..4)
         .rev()
@@ -307,6 +314,7 @@ fn scenario(
         .expect("peer of demo-2");
     k.set_broken(2, true);
     k.kill9(2);
+    let t = Instant::now();
     let qc = qc_until(cp, "the dead peer's timer", 60, |v| {
         v["status"]["deadPeers"][lost.to_string()].is_string()
     })?;
@@ -325,8 +333,9 @@ fn scenario(
         last_operation(v).starts_with("recovered")
     })?;
     eprintln!(
-        "recovery (peer {lost} dead since {since}): {}",
-        last_operation(&qc)
+        "recovery (peer {lost} dead since {since}): {} ({:?} after kill -9)",
+        last_operation(&qc),
+        t.elapsed()
     );
     assert!(
         !ops[1]
@@ -349,7 +358,11 @@ fn scenario(
     let qc = qc_until(cp, "the fresh peer gets shards", 120, |v| {
         v["status"]["phase"] == "Healthy" && last_operation(v).starts_with("rebalanced")
     })?;
-    eprintln!("after recovery: {}", last_operation(&qc));
+    eprintln!(
+        "after recovery: {} ({:?} after kill -9)",
+        last_operation(&qc),
+        t.elapsed()
+    );
     let ids = peer_ids(k, 4);
     assert!(!ids.contains_key(&lost), "the lost peer is back: {ids:?}");
     let fresh = ids.iter().find(|(_, i)| **i == 2).map(|(p, _)| *p);
