@@ -4,6 +4,7 @@
 
 use crate::automation;
 use crate::builders::{self, ConfigError};
+use crate::chores::client::{ClusterView, NodeClient};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::rollout::{self, Step};
@@ -244,6 +245,13 @@ async fn write_status(
         a != b
     });
     if changed {
+        tracing::info!(
+            cluster = %qc.name_any(),
+            phase = ?st.phase,
+            last_operation = st.last_operation.as_deref().unwrap_or(""),
+            dead_peers = ?st.dead_peers,
+            "status changed"
+        );
         let mut patch = json!({"status": st});
         // A merge patch keeps map keys it does not mention: name the forgotten ones as null.
         let old_dead = qc.status.as_ref().map(|s| &s.dead_peers);
@@ -296,6 +304,11 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     let ns = qc.namespace().unwrap_or_else(|| "default".into());
     let client = ctx.client.clone();
     let qcs: Api<QdrantCluster> = Api::namespaced(client.clone(), &ns);
+    // The cached object can miss this operator's own last status write (a reconcile that
+    // follows at once), and the status carries what must not go back: `formed`, the
+    // recovery timer, the last operation.
+    let fresh = qcs.get(&qc.name_any()).await?;
+    let qc = &fresh;
     if qc.spec.paused {
         let o = Observed {
             paused: true,
@@ -386,9 +399,9 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     let views = futures::future::join_all((0..qc.spec.replicas).map(|i| {
         let pod = format!("{}-{i}", qc.name_any());
         let url = ctx.nodes.url(&pod, &headless, &ns);
-        let key = key_value.as_deref();
+        let node = NodeClient::with_timeout(&url, key_value.clone(), Duration::from_secs(3));
         async move {
-            let view = ctx.nodes.cluster(&url, key).await;
+            let view = node.view().await.ok().flatten();
             (pod, view)
         }
     }))
@@ -486,7 +499,7 @@ async fn forget_removed(
     ctx: &Context,
     ns: &str,
     removed: &[u64],
-    views: &[(String, Option<crate::nodes::ClusterView>)],
+    views: &[(String, Option<ClusterView>)],
 ) -> Result<(), Error> {
     let old = qc
         .status

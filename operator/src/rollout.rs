@@ -91,6 +91,8 @@ pub async fn step(
     list.sort_by_key(ordinal);
     let current = |p: &Pod| p.labels().get(REVISION_LABEL) == Some(&revision);
     let outdated: Vec<&Pod> = list.iter().filter(|p| !current(p)).collect();
+    // The last restarted pod may still be coming up: from here on it is an ordinary pod
+    // (not ready: `Degraded`; gone past the dead-peer timeout: recovery).
     if outdated.is_empty() && list.len() as i32 == qc.spec.replicas {
         return Ok(Step::Done);
     }

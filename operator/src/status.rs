@@ -1,7 +1,7 @@
 //! Computes `QdrantCluster.status` from what was observed: the StatefulSet's counts and each
 //! pod's view of the Raft cluster. Pure; the controller writes the result.
 
-use crate::nodes::ClusterView;
+use crate::chores::client::ClusterView;
 use crds::{PeerStatus, Phase, QdrantCluster, QdrantClusterStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;

@@ -165,6 +165,40 @@ impl ControlPlane {
         ))
     }
 
+    /// `helm install op helm/qdrant-operator` into `qdrant-system` with `--set` values;
+    /// returns helm's output once the CRD is served.
+    pub fn install_operator_chart(&self, set: &[&str]) -> Result<String> {
+        let mut args = vec![
+            "install",
+            "op",
+            "helm/qdrant-operator",
+            "-n",
+            "qdrant-system",
+            "--create-namespace",
+        ];
+        for s in set {
+            args.extend_from_slice(&["--set", s]);
+        }
+        let (ok, out, err) = self.helm(&args)?;
+        if !ok {
+            bail!("helm install failed: {out}{err}");
+        }
+        self.wait_crd()?;
+        Ok(out)
+    }
+
+    /// A kubeconfig with a token of the chart's ServiceAccount (`install_operator_chart`).
+    pub fn operator_kubeconfig(&self) -> Result<PathBuf> {
+        let token = self.ok(&[
+            "create",
+            "token",
+            "op-qdrant-operator",
+            "-n",
+            "qdrant-system",
+        ])?;
+        self.kubeconfig_with_token(token.trim())
+    }
+
     /// A kubeconfig for the same server that authenticates with `token`.
     pub fn kubeconfig_with_token(&self, token: &str) -> Result<PathBuf> {
         let admin = std::fs::read_to_string(&self.kubeconfig)?;

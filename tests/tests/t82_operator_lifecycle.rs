@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tests::kube::{ControlPlane, Operator};
 use tests::kubelet::Kubelet;
 use tests::points::*;
-use tests::{repo_root, wait_for, Http};
+use tests::{wait_for, Http};
 
 const QC: &str = "apiVersion: qdrantnode.io/v1alpha1
 kind: QdrantCluster
@@ -76,18 +76,24 @@ fn peer_ids(k: &Kubelet, pods: usize) -> BTreeMap<u64, usize> {
         .collect()
 }
 
-/// Every pod runs the StatefulSet's update revision, which is not `old`, and all are ready.
+/// Every pod runs the StatefulSet's update revision, which is not `old`, and is ready.
 fn rolled(cp: &ControlPlane, old: &str, pods: usize) -> Option<()> {
     let sts = cp.get(&["-n", "db", "sts", "demo"])?;
     let rev = sts["status"]["updateRevision"].as_str()?;
-    if rev == old || sts["status"]["readyReplicas"].as_u64()? != pods as u64 {
+    if rev == old {
         return None;
     }
     let list = cp.get(&["-n", "db", "pods"])?;
     let items = list["items"].as_array()?;
+    let ready = |p: &Value| {
+        p["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    };
     let current = items
         .iter()
-        .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == rev)
+        .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == rev && ready(p))
         .count();
     (current == pods && items.len() == pods).then_some(())
 }
@@ -132,8 +138,12 @@ impl Searcher {
                         .post("/collections/c/points/query", &body)
                     {
                         Ok((200, _)) => true,
-                        other => {
-                            errors.push(format!("{url}: {other:?}"));
+                        Ok((code, body)) => {
+                            errors.push(format!("{url}: {code} {body}"));
+                            false
+                        }
+                        Err(e) => {
+                            errors.push(format!("{url}: {e:#}"));
                             false
                         }
                     }
@@ -182,16 +192,17 @@ fn stops_and_starts(events: &[String]) -> Vec<String> {
 #[test]
 fn pods_of_a_real_statefulset_form_scale_roll_and_recover() -> Result<()> {
     let cp = ControlPlane::start_with_controllers("statefulset,pvc-protection")?;
-    let crd = repo_root().join("crds/qdrantcluster.yaml");
-    cp.ok(&["apply", "-f", crd.to_str().unwrap_or_default()])?;
-    cp.wait_crd()?;
     cp.ok(&["create", "namespace", "db"])?;
+    // The operator runs with the chart's RBAC (namespaced Role), so every verb a chore
+    // needs must be granted there.
+    cp.install_operator_chart(&["watchNamespace=db"])?;
+    let kubeconfig = cp.operator_kubeconfig()?;
     cp.kubectl_stdin(&["apply", "-f", "-"], Some(NODES))?;
     let k = Kubelet::start(&cp, "db", "demo", 4, &["node-a", "node-b"])?;
     let mut args = vec!["--namespace".to_string(), "db".to_string()];
     args.extend(k.node_url_args());
-    let mut ops = vec![Operator::start(&cp.kubeconfig, cp.dir.path(), &args)?];
-    let r = scenario(&cp, &k, &args, &mut ops);
+    let mut ops = vec![Operator::start(&kubeconfig, cp.dir.path(), &args)?];
+    let r = scenario(&cp, &k, &kubeconfig, &args, &mut ops);
     if r.is_err() {
         for op in &ops {
             let log = op.log_text();
@@ -213,6 +224,7 @@ fn pods_of_a_real_statefulset_form_scale_roll_and_recover() -> Result<()> {
 fn scenario(
     cp: &ControlPlane,
     k: &Kubelet,
+    kubeconfig: &std::path::Path,
     args: &[String],
     ops: &mut Vec<Operator>,
 ) -> Result<()> {
@@ -324,7 +336,7 @@ fn scenario(
         .log_text()
         .contains(&format!("peer {lost} seen dead")));
     ops.push(Operator::spawn(
-        &cp.kubeconfig,
+        kubeconfig,
         cp.dir.path(),
         "operator-2",
         args,

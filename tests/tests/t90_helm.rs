@@ -111,18 +111,8 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
     let cp = ControlPlane::start()?;
     cp.ok(&["create", "namespace", "qdrant-system"])?;
     cp.ok(&["create", "namespace", "db"])?;
-    let (ok, out, err) = cp.helm(&[
-        "install",
-        "op",
-        "helm/qdrant-operator",
-        "-n",
-        "qdrant-system",
-        "--set",
-        "watchNamespace=db",
-    ])?;
-    assert!(ok, "{out}{err}");
+    let out = cp.install_operator_chart(&["watchNamespace=db"])?;
     assert!(out.contains("watches namespace db"), "NOTES: {out}");
-    cp.wait_crd()?;
     for (kind, name, ns) in [
         ("deployment", "op-qdrant-operator", "qdrant-system"),
         ("serviceaccount", "op-qdrant-operator", "qdrant-system"),
@@ -153,14 +143,7 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
     assert!(!can_i(&cp, sa, "patch", "statefulsets", "default")?);
 
     // Run the operator binary as the chart's ServiceAccount.
-    let token = cp.ok(&[
-        "create",
-        "token",
-        "op-qdrant-operator",
-        "-n",
-        "qdrant-system",
-    ])?;
-    let kubeconfig = cp.kubeconfig_with_token(token.trim())?;
+    let kubeconfig = cp.operator_kubeconfig()?;
     let op = Operator::start(
         &kubeconfig,
         cp.dir.path(),

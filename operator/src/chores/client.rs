@@ -53,10 +53,24 @@ pub struct NodeClient {
     http: reqwest::Client,
 }
 
+/// What one node says about the Raft cluster (`GET /cluster`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView {
+    pub peer_id: u64,
+    pub leader: Option<u64>,
+    pub role: Option<String>,
+    pub peers: BTreeMap<u64, String>,
+}
+
 impl NodeClient {
+    /// A client whose calls may take up to a minute (cluster operations).
     pub fn new(url: &str, api_key: Option<String>) -> NodeClient {
+        NodeClient::with_timeout(url, api_key, Duration::from_secs(60))
+    }
+
+    pub fn with_timeout(url: &str, api_key: Option<String>, timeout: Duration) -> NodeClient {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_default();
@@ -121,6 +135,26 @@ impl NodeClient {
             })
             .collect();
         Ok((r["peer_id"].as_u64().unwrap_or(0), peers))
+    }
+
+    /// The node's view of the Raft cluster; `Ok(None)` when cluster mode is off.
+    pub async fn view(&self) -> Result<Option<ClusterView>, NodeError> {
+        let r = self.call(reqwest::Method::GET, "/cluster", None).await?;
+        if r["status"] != "enabled" {
+            return Ok(None);
+        }
+        let peers = r["peers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, p)| Some((id.parse().ok()?, p["uri"].as_str()?.to_string())))
+            .collect();
+        Ok(r["peer_id"].as_u64().map(|peer_id| ClusterView {
+            peer_id,
+            leader: r["raft_info"]["leader"].as_u64(),
+            role: r["raft_info"]["role"].as_str().map(String::from),
+            peers,
+        }))
     }
 
     /// Peers the node's health checks see down (`GET /cluster/unreachable`, ours).
