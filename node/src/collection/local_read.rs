@@ -5,6 +5,7 @@ use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
 use super::ops::check_dim;
 use super::query::{Direction, OrderBy, Record, ScoredPoint};
+use super::replicas::ReplicaState;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
 use crate::segment::engine::SearchRequest;
@@ -247,7 +248,12 @@ pub enum ReadReply {
 
 impl Collection {
     /// Runs a read on the given local shards (for `Retrieve`: the shards of its ids).
+    /// Data reads need this peer's replicas `Active` in its own layout: a sender whose layout
+    /// lags may still take a replica being re-filled for a readable one.
     pub fn read_local(&self, shards: &[u32], r: &ReadRequest) -> CollectionResult<ReadReply> {
+        if !matches!(r, ReadRequest::PendingIndex) {
+            self.check_active(shards)?;
+        }
         Ok(match r {
             ReadRequest::Search(s) => ReadReply::Hits(self.search_local(shards, s)?),
             ReadRequest::Scroll(s) => ReadReply::Records(self.scroll_local(shards, s)?),
@@ -266,5 +272,22 @@ impl Collection {
                     .sum(),
             ),
         })
+    }
+
+    fn check_active(&self, shards: &[u32]) -> CollectionResult<()> {
+        let layout = self.layout();
+        for s in shards {
+            match layout.replicas.get(s).and_then(|r| r.get(&self.local_peer)) {
+                Some(ReplicaState::Active) => {}
+                state => {
+                    return Err(CollectionError::Unavailable(format!(
+                        "Service unavailable: the replica of shard {s} of `{}` on this peer is {}",
+                        self.name,
+                        state.map_or("gone".to_string(), |st| format!("{st:?}"))
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 }

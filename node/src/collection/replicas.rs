@@ -425,6 +425,30 @@ mod tests {
     }
 
     #[test]
+    fn every_applied_change_and_only_those_bump_the_version() {
+        let mut l = layout();
+        assert_eq!(l.version, 0);
+        l.apply(&LayoutChange::StartTransfer {
+            transfer: transfer(0, 1, 3, false),
+        })
+        .unwrap();
+        assert_eq!(l.version, 1);
+        let refused = LayoutChange::DropReplica {
+            shard_id: 0,
+            peer_id: 2,
+        };
+        assert!(l.apply(&refused).is_err());
+        assert_eq!(l.version, 1, "a refused change is not counted");
+        assert!(l.forget(3));
+        assert_eq!(
+            l.version, 2,
+            "a removal (with its aborted transfer) is one change"
+        );
+        assert!(!l.forget(9));
+        assert_eq!(l.version, 2);
+    }
+
+    #[test]
     fn a_move_drops_the_source() {
         let mut l = layout();
         let t = transfer(0, 1, 3, false);
