@@ -7,12 +7,12 @@ use crate::builders::{self, ConfigError};
 use crate::chores::client::{ClusterView, NodeClient};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
-use crate::rollout::{self, Step};
 use crate::status::{self, Observed};
+use crate::steps;
 use crds::{QdrantCluster, ReclaimPolicy};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -141,7 +141,13 @@ pub fn error_policy(qc: Arc<QdrantCluster>, err: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
-async fn event(ctx: &Context, qc: &QdrantCluster, type_: EventType, reason: &str, note: String) {
+pub(crate) async fn event(
+    ctx: &Context,
+    qc: &QdrantCluster,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.into(),
@@ -351,61 +357,26 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
         .get_opt(&qc.name_any())
         .await?
         .and_then(|s| s.spec?.replicas);
-    let mut chore = automation::Outcome {
-        replicas: qc.spec.replicas,
-        ..Default::default()
-    };
-    if let Some(cur) = current.filter(|c| *c > qc.spec.replicas) {
-        if qc.spec.automation.drain_on_scale_down && formed {
-            chore = automation::scale_down(qc, ctx, &ns, cur, key_value.clone()).await;
-            match (&chore.blocked, &chore.last_operation) {
-                (Some((reason, m)), _) => {
-                    event(ctx, qc, EventType::Warning, reason, m.clone()).await
-                }
-                (None, Some(note)) => {
-                    event(ctx, qc, EventType::Normal, "Drained", note.clone()).await;
-                    // Said before the StatefulSet shrinks: an operator that dies in between
-                    // finds nothing left to drain and would not say it again.
-                    let patch = json!({"status": {"lastOperation": note}});
-                    qcs.patch_status(
-                        &qc.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await?;
-                }
-                _ => {}
-            }
+    let chore = match current.filter(|c| *c > qc.spec.replicas) {
+        Some(cur) if qc.spec.automation.drain_on_scale_down && formed => {
+            steps::drain_first(qc, ctx, &qcs, cur, key_value.clone()).await?
         }
-    }
+        _ => automation::Outcome {
+            replicas: qc.spec.replicas,
+            ..Default::default()
+        },
+    };
     let (sts, mut last_operation) =
         apply_statefulset(qc, ctx, &ns, &yaml, &key_secret, &key_key, chore.replicas).await?;
     if chore.blocked.is_none() && chore.last_operation.is_some() {
-        forget_claims(ctx, &ns, qc, chore.replicas, current.unwrap_or(0)).await;
+        steps::forget_claims(ctx, &ns, qc, chore.replicas, current.unwrap_or(0)).await;
     }
     last_operation = chore.last_operation.clone().or(last_operation);
 
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
-    if qc.spec.pod_disruption_budget.enabled {
-        apply_obj(&pdbs, &builders::pdb(qc)).await?;
-    } else if pdbs.get_opt(&qc.name_any()).await?.is_some() {
-        pdbs.delete(&qc.name_any(), &DeleteParams::default())
-            .await?;
-    }
+    apply_pdb(qc, ctx, &ns).await?;
 
     let st = sts.status.clone().unwrap_or_default();
-    let headless = builders::headless_name(qc);
-    // Ask every pod at once: an unreachable one costs one timeout, not one per pod.
-    let views = futures::future::join_all((0..qc.spec.replicas).map(|i| {
-        let pod = format!("{}-{i}", qc.name_any());
-        let url = ctx.nodes.url(&pod, &headless, &ns);
-        let node = NodeClient::with_timeout(&url, key_value.clone(), Duration::from_secs(3));
-        async move {
-            let view = node.view().await.ok().flatten();
-            (pod, view)
-        }
-    }))
-    .await;
+    let views = views(qc, ctx, &ns, key_value.clone()).await;
     let o = Observed {
         pods: st.replicas,
         ready: st.ready_replicas.unwrap_or(0),
@@ -422,25 +393,10 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     let mut o = o;
     let mut rolling = false;
     if formed && o.chore_blocked.is_none() && qc.spec.automation.rolling_restart {
-        rolling = roll(qc, ctx, &ns, &sts, key_value.clone(), &mut o).await?;
+        rolling = steps::roll(qc, ctx, &sts, key_value.clone(), &mut o).await?;
     }
     if formed && o.chore_blocked.is_none() && !rolling {
-        let mut dead = qc
-            .status
-            .as_ref()
-            .map(|s| s.dead_peers.clone())
-            .unwrap_or_default();
-        let u = automation::upkeep(qc, ctx, &ns, key_value.clone(), &mut dead, healthy).await;
-        o.dead_peers = Some(dead);
-        if let Some(n) = &u.note {
-            event(ctx, qc, EventType::Normal, "Chore", n.clone()).await;
-            o.last_operation = Some(n.clone());
-        }
-        if let Some((reason, m)) = &u.blocked {
-            event(ctx, qc, EventType::Warning, reason, m.clone()).await;
-        }
-        o.chore_blocked = u.blocked;
-        forget_removed(qc, ctx, &ns, &u.removed, &o.views).await?;
+        steps::upkeep(qc, ctx, key_value.clone(), healthy, &mut o).await?;
     }
     write_status(&qcs, qc, &o).await?;
     Ok(Action::requeue(Duration::from_secs(if rolling {
@@ -452,89 +408,34 @@ async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
     })))
 }
 
-/// One step of an operator-driven rolling restart; true while one is under way.
-async fn roll(
+/// Each pod's view of the Raft cluster (None: it does not answer). Asks every pod at once:
+/// an unreachable one costs one timeout, not one per pod.
+async fn views(
     qc: &QdrantCluster,
     ctx: &Context,
     ns: &str,
-    sts: &StatefulSet,
     key: Option<String>,
-    o: &mut Observed,
-) -> Result<bool, Error> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let node = automation::client(qc, ctx, ns, 0, key);
-    Ok(match rollout::step(qc, &pods, sts, &node).await? {
-        Step::Done => false,
-        Step::Waiting(m) => {
-            o.rollout = Some(m);
-            true
+) -> Vec<(String, Option<ClusterView>)> {
+    let headless = builders::headless_name(qc);
+    futures::future::join_all((0..qc.spec.replicas).map(|i| {
+        let pod = format!("{}-{i}", qc.name_any());
+        let url = ctx.nodes.url(&pod, &headless, ns);
+        let node = NodeClient::with_timeout(&url, key.clone(), Duration::from_secs(3));
+        async move {
+            let view = node.view().await.ok().flatten();
+            (pod, view)
         }
-        Step::Restarted(m) => {
-            event(ctx, qc, EventType::Normal, "RollingRestart", m.clone()).await;
-            o.last_operation = Some(m.clone());
-            o.rollout = Some(m);
-            true
-        }
-        Step::Stalled(m) => {
-            let already = qc.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.reason == "RolloutStalled" && c.status == "False")
-            });
-            if !already {
-                event(ctx, qc, EventType::Warning, "RolloutStalled", m.clone()).await;
-            }
-            o.chore_blocked = Some(("RolloutStalled".into(), m.clone()));
-            o.rollout = Some(m);
-            true
-        }
-    })
+    }))
+    .await
 }
 
-/// A pod whose peer recovery removed comes back on a fresh volume (its old Raft state would
-/// keep it out of the cluster): deletes the claim and the pod of each removed peer that its
-/// pod no longer answers for. A pod that answers (with any peer id) is left alone.
-async fn forget_removed(
-    qc: &QdrantCluster,
-    ctx: &Context,
-    ns: &str,
-    removed: &[u64],
-    views: &[(String, Option<ClusterView>)],
-) -> Result<(), Error> {
-    let old = qc
-        .status
-        .as_ref()
-        .map(|s| s.peers.clone())
-        .unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    for p in old
-        .iter()
-        .filter(|p| p.peer_id.is_some_and(|id| removed.contains(&id)))
-    {
-        let answers = views.iter().any(|(pod, v)| *pod == p.pod && v.is_some());
-        let Some(ordinal) = p.pod.rsplit('-').next().and_then(|o| o.parse().ok()) else {
-            continue;
-        };
-        if answers {
-            continue;
-        }
-        forget_claims(ctx, ns, qc, ordinal, ordinal + 1).await;
-        match pods.delete(&p.pod, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-        event(
-            ctx,
-            qc,
-            EventType::Normal,
-            "VolumeReplaced",
-            format!(
-                "pod {} restarts on a fresh volume: its peer was removed",
-                p.pod
-            ),
-        )
-        .await;
+async fn apply_pdb(qc: &QdrantCluster, ctx: &Context, ns: &str) -> Result<(), Error> {
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
+    if qc.spec.pod_disruption_budget.enabled {
+        apply_obj(&pdbs, &builders::pdb(qc)).await?;
+    } else if pdbs.get_opt(&qc.name_any()).await?.is_some() {
+        pdbs.delete(&qc.name_any(), &DeleteParams::default())
+            .await?;
     }
     Ok(())
 }
@@ -594,22 +495,6 @@ async fn apply_statefulset(
     }
     let sts = apply_obj(&sts_api, &sts).await?;
     Ok((sts, last_operation))
-}
-
-/// Deletes the volumes of drained pods (ordinals `from..to`): their peers left the cluster
-/// for good, and a pod that came back on old Raft state would stay out of it.
-async fn forget_claims(ctx: &Context, ns: &str, qc: &QdrantCluster, from: i32, to: i32) {
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
-    for i in from..to {
-        let name = format!("storage-{}-{i}", qc.name_any());
-        match pvcs.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => tracing::info!(pvc = %name, "deleted the volume of a drained pod"),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => {
-                tracing::warn!(pvc = %name, error = %e, "could not delete a drained pod's volume")
-            }
-        }
-    }
 }
 
 /// Raises the size request of existing claims when `spec.storage.size` grew.

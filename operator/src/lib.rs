@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod nodes;
 pub mod rollout;
 pub mod status;
+pub mod steps;

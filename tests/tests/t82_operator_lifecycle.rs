@@ -398,11 +398,22 @@ fn scenario(
         end - 100_000
     );
     assert_eq!(failed, 0, "searches failed after a retry");
+    // Replicas of a shard hold the same points (a read may go to either).
+    let mut counts: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for i in 0..4 {
         let info = cluster_info(&Http::new(&k.url(i)), "c");
-        eprintln!(
-            "DEBUG pod {i} peer {} local {}",
-            info["peer_id"], info["local_shards"]
+        for s in info["local_shards"].as_array().into_iter().flatten() {
+            let shard = s["shard_id"].as_u64().unwrap_or(0);
+            counts
+                .entry(shard)
+                .or_default()
+                .push(s["points_count"].as_u64().unwrap_or(0));
+        }
+    }
+    for (shard, n) in &counts {
+        assert!(
+            n.len() == 2 && n[0] == n[1],
+            "replicas of shard {shard} differ: {n:?}"
         );
     }
     let peers: Vec<Http> = (0..4).map(|i| Http::new(&k.url(i))).collect();
