@@ -24,8 +24,6 @@ pub struct Slot {
     pub p2p_port: u16,
     child: Option<Child>,
     pod_uid: Option<String>,
-    /// The claim whose folder the process uses.
-    claim_uid: Option<String>,
     ready: bool,
     runs: usize,
 }
@@ -326,33 +324,14 @@ impl Env {
             .unwrap_or_default()
             .to_string();
         if pod["metadata"]["deletionTimestamp"].is_string() {
-            {
-                let mut st = state.lock().expect("kubelet state");
-                if st.slots[i].pod_uid.as_deref() == Some(uid.as_str()) {
-                    stop(&mut st.slots[i]);
-                    st.slots[i].pod_uid = None;
-                    st.events.push(format!("stop {name}"));
-                }
-            }
-            let rb = self
-                .http
-                .delete(self.url(&format!("pods/{name}")))
-                .json(&json!({"gracePeriodSeconds": 0}));
-            return self.send(rb, "delete pod");
+            return self.delete(state, i, name, &uid);
         }
         if pod["spec"]["nodeName"]
             .as_str()
             .unwrap_or_default()
             .is_empty()
         {
-            let node = self.nodes[i % self.nodes.len()].clone();
-            let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                "metadata": {"name": name}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-            let rb = self
-                .http
-                .post(self.url(&format!("pods/{name}/binding")))
-                .json(&binding);
-            return self.send(rb, "bind pod");
+            return self.bind(i, name);
         }
         let claim = format!("storage-{name}");
         let claim_uid = match self.get(&format!("persistentvolumeclaims/{claim}"))? {
@@ -362,13 +341,53 @@ impl Env {
                 .to_string(),
             _ => return Ok(()), // the StatefulSet controller creates it
         };
+        let url = self.run(state, i, name, uid, &claim_uid)?;
+        self.report(state, i, name, pod, &url)
+    }
+
+    /// SIGTERM to the pod's process, then the pod is removed.
+    fn delete(&self, state: &Mutex<State>, i: usize, name: &str, uid: &str) -> Result<()> {
+        {
+            let mut st = state.lock().expect("kubelet state");
+            if st.slots[i].pod_uid.as_deref() == Some(uid) {
+                stop(&mut st.slots[i]);
+                st.slots[i].pod_uid = None;
+                st.events.push(format!("stop {name}"));
+            }
+        }
+        let rb = self
+            .http
+            .delete(self.url(&format!("pods/{name}")))
+            .json(&json!({"gracePeriodSeconds": 0}));
+        self.send(rb, "delete pod")
+    }
+
+    /// Schedules the pod: ordinal `i` goes to `nodes[i % len]`.
+    fn bind(&self, i: usize, name: &str) -> Result<()> {
+        let node = self.nodes[i % self.nodes.len()].clone();
+        let binding = json!({"apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+        let rb = self
+            .http
+            .post(self.url(&format!("pods/{name}/binding")))
+            .json(&binding);
+        self.send(rb, "bind pod")
+    }
+
+    /// Keeps the pod's process running (unless `broken`); returns the node's URL.
+    fn run(
+        &self,
+        state: &Mutex<State>,
+        i: usize,
+        name: &str,
+        uid: String,
+        claim_uid: &str,
+    ) -> Result<String> {
         let mut st = state.lock().expect("kubelet state");
         let broken = st.broken.contains(&i);
-        let fresh = st.slots[i].pod_uid.as_deref() != Some(uid.as_str());
-        if fresh {
+        if st.slots[i].pod_uid.as_deref() != Some(uid.as_str()) {
             stop(&mut st.slots[i]);
             st.slots[i].pod_uid = Some(uid);
-            st.slots[i].claim_uid = Some(claim_uid.clone());
         }
         let slot_running = match st.slots[i].child.as_mut() {
             Some(c) => c.try_wait().ok().flatten().is_none(),
@@ -385,16 +404,28 @@ impl Env {
             start(
                 &self.root,
                 &mut st.slots[i],
-                (name, &claim_uid),
+                (name, claim_uid),
                 i == 0,
                 formed,
                 bootstrap,
             )?;
             st.events.push(format!("start {name}"));
         }
-        let url = st.slots[i].url();
-        let running = st.slots[i].child.is_some();
-        drop(st);
+        Ok(st.slots[i].url())
+    }
+
+    /// Sets the pod's Ready condition from the node's `/readyz`.
+    fn report(
+        &self,
+        state: &Mutex<State>,
+        i: usize,
+        name: &str,
+        pod: &Value,
+        url: &str,
+    ) -> Result<()> {
+        let running = state.lock().expect("kubelet state").slots[i]
+            .child
+            .is_some();
         let ready = running
             && self
                 .http
