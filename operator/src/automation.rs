@@ -44,9 +44,9 @@ fn options(qc: &QdrantCluster, zones: Zones) -> Options<'static> {
     }
 }
 
-/// Zone of each pod's peer, from its Kubernetes node's `topology.kubernetes.io/zone` label.
-/// Best effort: pods that are not scheduled, nodes without the label, or a role that may not
-/// read nodes leave those peers without a zone.
+/// Failure domain of each pod's peer: its Kubernetes node's `topology.kubernetes.io/zone`
+/// label, or the node itself when the node has no zone label (or may not be read), so the
+/// replicas of a shard land on different nodes at least. Pods not scheduled yet have none.
 pub async fn zones(
     qc: &QdrantCluster,
     ctx: &Context,
@@ -66,20 +66,16 @@ pub async fn zones(
             continue;
         };
         let zone = match node_api.get_opt(&node).await {
-            Ok(Some(n)) => n.labels().get(ZONE_LABEL).cloned(),
-            Ok(None) => None,
+            Ok(n) => n.and_then(|n| n.labels().get(ZONE_LABEL).cloned()),
             Err(e) => {
-                tracing::debug!(error = %e, "cannot read nodes; placing without zones");
-                return Zones::new();
+                tracing::debug!(error = %e, "cannot read nodes; spreading over node names");
+                None
             }
         };
-        let (Some(zone), Ok((peer, _))) = (
-            zone,
-            client(qc, ctx, ns, ordinal, key.clone()).cluster().await,
-        ) else {
-            continue;
-        };
-        out.insert(peer, zone);
+        let domain = zone.unwrap_or_else(|| format!("node/{node}"));
+        if let Ok((peer, _)) = client(qc, ctx, ns, ordinal, key.clone()).cluster().await {
+            out.insert(peer, domain);
+        }
     }
     out
 }

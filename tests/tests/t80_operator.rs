@@ -178,6 +178,15 @@ fn bad_input_is_refused_by_the_server_or_reported_in_status() -> Result<()> {
     let apply = |doc: Value| cp.kubectl_stdin(&["apply", "-f", "-"], Some(&doc.to_string()));
     let qc = |spec: Value| json!({"apiVersion": "qdrantnode.io/v1alpha1", "kind": "QdrantCluster", "metadata": {"name": "bad"}, "spec": spec});
 
+    // Both examples are valid against the schema, every field they name included.
+    for example in ["examples/minimal.yaml", "examples/production.yaml"] {
+        let path = repo_root().join(example);
+        let path = path.to_str().unwrap_or_default();
+        let (ok, _, err) =
+            cp.kubectl(&["apply", "--dry-run=server", "--validate=strict", "-f", path])?;
+        assert!(ok, "{example}: {err}");
+    }
+
     for (spec, needle) in [
         (json!({"replicas": 0}), "greater than or equal to 1"),
         (json!({"replicas": -2}), "greater than or equal to 1"),
