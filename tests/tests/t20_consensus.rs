@@ -441,3 +441,52 @@ fn first_peer_advertises_the_uri_it_was_given() -> Result<()> {
     assert!(has_collection(&n, "solo"));
     Ok(())
 }
+
+#[test]
+fn a_peer_back_at_the_same_address_with_an_empty_volume_is_a_new_peer() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    let old = c.peer_id(2);
+    let p2p_port = c.nodes[2].p2p.clone().unwrap_or_default();
+    let p2p_port = p2p_port.rsplit(':').next().unwrap_or_default().to_string();
+    // The pod comes back under its old name (same p2p address) on a fresh volume, and has
+    // not joined yet (its bootstrap peer does not answer): its log is empty.
+    c.nodes[2].kill9()?;
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("fresh.log");
+    let env: Vec<(String, String)> = [
+        ("QDRANT__CLUSTER__ENABLED", "true"),
+        ("QDRANT__CLUSTER__P2P__PORT", p2p_port.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let args = vec!["--bootstrap".to_string(), "http://127.0.0.1:1".to_string()];
+    let mut fresh = Node::spawn_raw(dir.path(), &log, &env, &args)?;
+    // The leader's messages for the old id reach the new process and are refused: the
+    // leader neither takes the empty log for its old follower's (openraft would stop on a
+    // log that goes backwards) nor stops; changes still commit.
+    let l = c.leader()?;
+    let refused = format!("not peer {old}");
+    wait_for(
+        "the leader's messages refused",
+        Duration::from_secs(30),
+        || c.nodes[l].log().contains(&refused).then_some(()),
+    )?;
+    for i in 0..3 {
+        assert_eq!(create(&c.nodes[l], &format!("after_{i}"), "")?.0, 200);
+    }
+    for i in [0, 1] {
+        assert!(
+            !c.nodes[i].log().contains("panicked"),
+            "{}",
+            c.nodes[i].log()
+        );
+    }
+    fresh.kill()?;
+    fresh.wait()?;
+    let (code, body) = c.nodes[l]
+        .http()
+        .delete(&format!("/cluster/peer/{old}?force=true"))?;
+    assert_eq!(code, 200, "{body}");
+    Ok(())
+}

@@ -22,6 +22,11 @@ use tonic::transport::{Channel, Endpoint};
 /// Metadata key that carries `cluster.p2p.api_key` on every p2p call.
 pub const P2P_KEY_HEADER: &str = "p2p-api-key";
 
+/// Metadata key naming the peer a Raft RPC is for. A peer that came back at the same uri
+/// with an empty volume has a new id: it must not take its predecessor's log (the leader
+/// would see that log go backwards).
+pub const RAFT_TARGET_HEADER: &str = "raft-target";
+
 /// Opens a lazily connected channel to a peer's p2p uri.
 pub fn channel(uri: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(uri.to_string())?
@@ -140,7 +145,10 @@ impl PeerClient {
         };
         let json =
             serde_json::to_vec(body).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let req = request(RaftPayload { json }, self.api_key.as_deref(), ttl);
+        let mut req = request(RaftPayload { json }, self.api_key.as_deref(), ttl);
+        if let Ok(v) = self.target.to_string().parse() {
+            req.metadata_mut().insert(RAFT_TARGET_HEADER, v);
+        }
         let mut client = RaftClient::new(channel).max_decoding_message_size(256 << 20);
         let reply = match rpc {
             Rpc::Append => client.append_entries(req).await,

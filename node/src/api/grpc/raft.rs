@@ -1,5 +1,6 @@
 //! Raft RPCs from other peers, handed to the local openraft node. Payloads are JSON.
 
+use crate::consensus::network::RAFT_TARGET_HEADER;
 use crate::consensus::{Consensus, TypeConfig};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use proto::p2p::RaftPayload;
@@ -13,6 +14,24 @@ pub struct RaftService {
 impl RaftService {
     pub fn new(consensus: Consensus) -> Self {
         RaftService { consensus }
+    }
+}
+
+impl RaftService {
+    /// Refuses an RPC meant for another peer id (a predecessor at the same uri).
+    fn for_me(&self, req: &Request<RaftPayload>) -> Result<(), Status> {
+        let target = req
+            .metadata()
+            .get(RAFT_TARGET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match target {
+            Some(t) if t != self.consensus.id() => Err(Status::failed_precondition(format!(
+                "this is peer {}, not peer {t}",
+                self.consensus.id()
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -32,11 +51,13 @@ impl proto::p2p::raft_server::Raft for RaftService {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.for_me(&req)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
         encode(&self.consensus.raft().append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.for_me(&req)?;
         let rpc: VoteRequest<u64> = decode(req)?;
         encode(&self.consensus.raft().vote(rpc).await)
     }
@@ -45,6 +66,7 @@ impl proto::p2p::raft_server::Raft for RaftService {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.for_me(&req)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
         encode(&self.consensus.raft().install_snapshot(rpc).await)
     }
