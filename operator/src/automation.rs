@@ -146,8 +146,6 @@ pub struct Upkeep {
     pub note: Option<String>,
     /// `(reason, message)` when a chore could not run or finish.
     pub blocked: Option<(String, String)>,
-    /// Peers recovery removed from the cluster.
-    pub removed: Vec<u64>,
 }
 
 fn blocked(reason: &str, e: impl std::fmt::Display) -> Upkeep {
@@ -200,7 +198,6 @@ pub async fn upkeep(
                             r.removed, r.replicated
                         )),
                         blocked: None,
-                        removed: r.removed,
                     }
                 }
                 Err(e @ ChoreError::Lost(_)) => blocked("ShardLost", e),

@@ -26,6 +26,8 @@ pub struct Observed {
     pub dead_peers: Option<std::collections::BTreeMap<String, String>>,
     /// Progress of a rolling restart under way.
     pub rollout: Option<String>,
+    /// Pods whose volume was replaced this round: their old peer id is not kept.
+    pub forgotten: Vec<String>,
 }
 
 fn condition(
@@ -76,7 +78,7 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
             peer_id: v.as_ref().map(|v| v.peer_id).or_else(|| {
                 old.peers
                     .iter()
-                    .find(|p| p.pod == *pod)
+                    .find(|p| p.pod == *pod && !o.forgotten.contains(pod))
                     .and_then(|p| p.peer_id)
             }),
             uri: v.as_ref().and_then(|v| v.peers.get(&v.peer_id).cloned()),
@@ -280,6 +282,10 @@ mod tests {
         // A pod that stops answering keeps its peer id in the status (recovery needs it).
         assert_eq!(s.peers[2].peer_id, Some(3));
         assert_eq!(s.peers[2].state, "Unreachable");
+        // Unless its volume was just replaced: the new pod is not that peer.
+        o.forgotten = vec!["demo-2".into()];
+        assert_eq!(compute(&q2, &o).peers[2].peer_id, None);
+        o.forgotten.clear();
         o.invalid = Some("bad".into());
         let s = compute(&q2, &o);
         assert_eq!(

@@ -46,8 +46,8 @@ pub async fn drain_first(
     Ok(chore)
 }
 
-/// Recovery and rebalance (`automation::upkeep`) with the timer from the status; a removed
-/// peer's pod that does not answer gets a fresh volume.
+/// Recovery and rebalance (`automation::upkeep`) with the timer from the status; a pod of a
+/// removed peer that does not answer gets a fresh volume.
 pub async fn upkeep(
     qc: &QdrantCluster,
     ctx: &Context,
@@ -71,7 +71,8 @@ pub async fn upkeep(
         event(ctx, qc, EventType::Warning, reason, m.clone()).await;
     }
     o.chore_blocked = u.blocked;
-    forget_removed(qc, ctx, &ns, &u.removed, &o.views).await
+    o.forgotten = forget_orphans(qc, ctx, &ns, &o.views).await?;
+    Ok(())
 }
 
 /// One step of an operator-driven rolling restart; true while one is under way.
@@ -113,33 +114,40 @@ pub async fn roll(
     })
 }
 
-/// A pod whose peer recovery removed comes back on a fresh volume (its old Raft state would
-/// keep it out of the cluster): deletes the claim and the pod of each removed peer that its
-/// pod no longer answers for. A pod that answers (with any peer id) is left alone.
-async fn forget_removed(
+/// A pod that does not answer and whose peer (the last id the status saw for it) is no
+/// longer a member, as the Raft leader says, comes back on a fresh volume: its old Raft
+/// state would keep it out of the cluster. Deletes its claim and the pod, and returns those
+/// pods (the status then forgets their old peer id, so the new pod is not replaced again
+/// while it starts). Works from what the cluster and the status say, so it also finishes
+/// after an operator restart.
+async fn forget_orphans(
     qc: &QdrantCluster,
     ctx: &Context,
     ns: &str,
-    removed: &[u64],
     views: &[(String, Option<ClusterView>)],
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
+    let Some(members) = views
+        .iter()
+        .filter_map(|(_, v)| v.as_ref())
+        .find(|v| v.role.as_deref() == Some("Leader"))
+        .map(|v| &v.peers)
+    else {
+        return Ok(Vec::new());
+    };
     let old = qc
         .status
         .as_ref()
         .map(|s| s.peers.clone())
         .unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    for p in old
-        .iter()
-        .filter(|p| p.peer_id.is_some_and(|id| removed.contains(&id)))
-    {
-        let answers = views.iter().any(|(pod, v)| *pod == p.pod && v.is_some());
-        let Some(ordinal) = p.pod.rsplit('-').next().and_then(|o| o.parse().ok()) else {
+    let mut forgotten = Vec::new();
+    for p in &old {
+        let silent = views.iter().any(|(pod, v)| *pod == p.pod && v.is_none());
+        let gone = p.peer_id.is_some_and(|id| !members.contains_key(&id));
+        let ordinal = p.pod.rsplit('-').next().and_then(|o| o.parse().ok());
+        let (true, true, Some(ordinal)) = (silent, gone, ordinal) else {
             continue;
         };
-        if answers {
-            continue;
-        }
         forget_claims(ctx, ns, qc, ordinal, ordinal + 1).await;
         match pods.delete(&p.pod, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -152,13 +160,15 @@ async fn forget_removed(
             EventType::Normal,
             "VolumeReplaced",
             format!(
-                "pod {} restarts on a fresh volume: its peer was removed",
-                p.pod
+                "pod {} restarts on a fresh volume: its peer {} is no longer a member",
+                p.pod,
+                p.peer_id.unwrap_or_default()
             ),
         )
         .await;
+        forgotten.push(p.pod.clone());
     }
-    Ok(())
+    Ok(forgotten)
 }
 
 /// Deletes the volumes of drained pods (ordinals `from..to`): their peers left the cluster
