@@ -379,10 +379,11 @@ impl Router {
                 tracing::warn!(collection, shard, peer, error = %e, "could not mark replica dead")
             }
         }
-        let still_active = self.inner.registry.get(collection).is_ok_and(|c| {
-            c.layout().replicas.get(&shard).and_then(|r| r.get(&peer))
-                == Some(&ReplicaState::Active)
-        });
+        let still_active = self
+            .inner
+            .registry
+            .get(collection)
+            .is_ok_and(|c| c.replica_state(shard, peer) == Some(ReplicaState::Active));
         !still_active
     }
 

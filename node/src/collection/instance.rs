@@ -5,7 +5,7 @@
 use super::config::CollectionConfig;
 use super::error::{CollectionError, CollectionResult};
 use super::ops::{NewPoint, Selector, ShardOp};
-use super::replicas::{Layout, LayoutChange, LayoutError};
+use super::replicas::{Layout, LayoutChange, LayoutError, ReplicaState};
 use super::shard::LocalShard;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
@@ -110,6 +110,16 @@ impl Collection {
 
     pub fn layout(&self) -> Layout {
         self.layout.read().clone()
+    }
+
+    /// State of `peer`'s replica of `shard` (None: it holds none), without copying the layout.
+    pub fn replica_state(&self, shard: u32, peer: u64) -> Option<ReplicaState> {
+        self.layout
+            .read()
+            .replicas
+            .get(&shard)
+            .and_then(|r| r.get(&peer))
+            .copied()
     }
 
     /// Applies a layout change decided through consensus and opens or drops local shards.

@@ -275,9 +275,8 @@ impl Collection {
     }
 
     fn check_active(&self, shards: &[u32]) -> CollectionResult<()> {
-        let layout = self.layout();
         for s in shards {
-            match layout.replicas.get(s).and_then(|r| r.get(&self.local_peer)) {
+            match self.replica_state(*s, self.local_peer) {
                 Some(ReplicaState::Active) => {}
                 state => {
                     return Err(CollectionError::Unavailable(format!(
