@@ -81,7 +81,10 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
                     .find(|p| p.pod == *pod && !o.forgotten.contains(pod))
                     .and_then(|p| p.peer_id)
             }),
-            uri: v.as_ref().and_then(|v| v.peers.get(&v.peer_id).cloned()),
+            uri: v
+                .as_ref()
+                .and_then(|v| v.peers.get(&v.peer_id))
+                .map(|p| p.uri.clone()),
             state: v
                 .as_ref()
                 .and_then(|v| v.role.clone())
@@ -204,7 +207,13 @@ mod tests {
             peer_id: id,
             leader: Some(leader),
             role: Some(if id == leader { "Leader" } else { "Follower" }.into()),
-            peers: BTreeMap::from([(id, format!("http://p{id}:6335"))]),
+            peers: BTreeMap::from([(
+                id,
+                crate::chores::client::Peer {
+                    uri: format!("http://p{id}:6335"),
+                    send_failures: 0,
+                },
+            )]),
         })
     }
 

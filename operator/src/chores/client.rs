@@ -40,7 +40,7 @@ pub struct Layout {
 }
 
 /// A peer as the node sees it: uri and consecutive failed sends to it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {
     pub uri: String,
     pub send_failures: u64,
@@ -59,7 +59,7 @@ pub struct ClusterView {
     pub peer_id: u64,
     pub leader: Option<u64>,
     pub role: Option<String>,
-    pub peers: BTreeMap<u64, String>,
+    pub peers: BTreeMap<u64, Peer>,
 }
 
 impl NodeClient {
@@ -120,9 +120,22 @@ impl NodeClient {
         Ok(v["result"].clone())
     }
 
-    /// This node's peer id and every member with its send-failure count.
+    /// This node's peer id and every member with its send-failure count ((0, none) when
+    /// cluster mode is off).
     pub async fn cluster(&self) -> Result<(u64, BTreeMap<u64, Peer>), NodeError> {
+        Ok(self
+            .view()
+            .await?
+            .map(|v| (v.peer_id, v.peers))
+            .unwrap_or_default())
+    }
+
+    /// The node's view of the Raft cluster; `Ok(None)` when cluster mode is off.
+    pub async fn view(&self) -> Result<Option<ClusterView>, NodeError> {
         let r = self.call(reqwest::Method::GET, "/cluster", None).await?;
+        if r["status"] != "enabled" {
+            return Ok(None);
+        }
         let failures = &r["message_send_failures"];
         let peers = r["peers"]
             .as_object()
@@ -133,21 +146,6 @@ impl NodeClient {
                 let send_failures = failures[uri.as_str()]["count"].as_u64().unwrap_or(0);
                 Some((id.parse().ok()?, Peer { uri, send_failures }))
             })
-            .collect();
-        Ok((r["peer_id"].as_u64().unwrap_or(0), peers))
-    }
-
-    /// The node's view of the Raft cluster; `Ok(None)` when cluster mode is off.
-    pub async fn view(&self) -> Result<Option<ClusterView>, NodeError> {
-        let r = self.call(reqwest::Method::GET, "/cluster", None).await?;
-        if r["status"] != "enabled" {
-            return Ok(None);
-        }
-        let peers = r["peers"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(id, p)| Some((id.parse().ok()?, p["uri"].as_str()?.to_string())))
             .collect();
         Ok(r["peer_id"].as_u64().map(|peer_id| ClusterView {
             peer_id,
