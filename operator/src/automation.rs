@@ -34,9 +34,17 @@ fn say(m: &str) {
     tracing::info!("{m}");
 }
 
-fn options(qc: &QdrantCluster, zones: Zones) -> Options<'static> {
+/// How a chore runs, with the failure domains of pods `0..pods` (looked up only for a
+/// chore that runs: a few API and REST calls per pod).
+async fn options(
+    qc: &QdrantCluster,
+    ctx: &Context,
+    ns: &str,
+    pods: i32,
+    key: Option<String>,
+) -> Options<'static> {
     Options {
-        zones,
+        zones: zones(qc, ctx, ns, pods, key).await,
         snapshot_location: qc.spec.automation.snapshot_location.clone(),
         parallel: 2,
         transfer_timeout: TRANSFER_TIMEOUT,
@@ -124,7 +132,7 @@ pub async fn scale_down(
         }
     }
     let c = client(qc, ctx, ns, 0, key.clone());
-    let o = options(qc, zones(qc, ctx, ns, want, key).await);
+    let o = options(qc, ctx, ns, want, key).await;
     match chores::drain(&c, &leaving, &o).await {
         Ok(r) => Outcome {
             replicas: want,
@@ -168,7 +176,7 @@ pub async fn upkeep(
 ) -> Upkeep {
     let a = &qc.spec.automation;
     let c = client(qc, ctx, ns, 0, key.clone());
-    let o = options(qc, zones(qc, ctx, ns, qc.spec.replicas, key).await);
+    let pods = qc.spec.replicas;
     if a.recovery {
         let now = match chores::dead_candidates(&c).await {
             Ok(n) => n,
@@ -189,6 +197,7 @@ pub async fn upkeep(
             })
         });
         if expired {
+            let o = options(qc, ctx, ns, pods, key).await;
             return match chores::recover(&c, Duration::ZERO, &o).await {
                 Ok(r) => {
                     dead.clear();
@@ -207,18 +216,20 @@ pub async fn upkeep(
     }
     if a.rebalance_on_scale_up && healthy {
         match chores::empty_peers(&c).await {
-            Ok(empty) if !empty.is_empty() => match chores::rebalance(&c, &o).await {
-                Ok(r) => {
-                    return Upkeep {
-                        note: Some(format!(
-                            "rebalanced onto peers {empty:?}: {} replicas moved",
-                            r.moved
-                        )),
-                        ..Default::default()
+            Ok(empty) if !empty.is_empty() => {
+                match chores::rebalance(&c, &options(qc, ctx, ns, pods, key).await).await {
+                    Ok(r) => {
+                        return Upkeep {
+                            note: Some(format!(
+                                "rebalanced onto peers {empty:?}: {} replicas moved",
+                                r.moved
+                            )),
+                            ..Default::default()
+                        }
                     }
+                    Err(e) => return blocked("RebalanceFailed", e),
                 }
-                Err(e) => return blocked("RebalanceFailed", e),
-            },
+            }
             Ok(_) => {}
             Err(e) => return blocked("RebalanceFailed", e),
         }
