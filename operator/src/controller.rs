@@ -102,7 +102,7 @@ pub async fn run(namespace: Option<String>, ctx: Arc<Context>) {
 
 pub async fn reconcile(qc: Arc<QdrantCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let ns = qc.namespace().unwrap_or_else(|| "default".into());
+    let ns = namespace(&qc);
     let api: Api<QdrantCluster> = Api::namespaced(ctx.client.clone(), &ns);
     let c = ctx.clone();
     let r = finalizer(&api, FINALIZER, qc.clone(), |ev| async move {
@@ -139,6 +139,11 @@ pub fn error_policy(qc: Arc<QdrantCluster>, err: &Error, ctx: Arc<Context>) -> A
         Duration::from_secs(5u64.saturating_mul(1 << n.min(6)) / 2).min(Duration::from_secs(300));
     tracing::warn!(cluster = %qc.name_any(), error = %err, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// The namespace of a QdrantCluster (`default` when unset).
+pub(crate) fn namespace(qc: &QdrantCluster) -> String {
+    qc.namespace().unwrap_or_else(|| "default".into())
 }
 
 pub(crate) async fn event(
@@ -307,7 +312,7 @@ async fn invalid(
 }
 
 async fn apply(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
-    let ns = qc.namespace().unwrap_or_else(|| "default".into());
+    let ns = namespace(qc);
     let client = ctx.client.clone();
     let qcs: Api<QdrantCluster> = Api::namespaced(client.clone(), &ns);
     // The cached object can miss this operator's own last status write (a reconcile that
@@ -535,7 +540,7 @@ async fn grow_claims(qc: &QdrantCluster, ctx: &Context, ns: &str) -> Result<(), 
 /// On delete: with `reclaimPolicy: Delete` remove the pods' volumes; owned objects go with
 /// the owner through garbage collection.
 async fn cleanup(qc: &QdrantCluster, ctx: &Context) -> Result<Action, Error> {
-    let ns = qc.namespace().unwrap_or_else(|| "default".into());
+    let ns = namespace(qc);
     if qc.spec.storage.reclaim_policy == ReclaimPolicy::Delete {
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
         let lp = ListParams::default().labels(&builders::selector_string(qc));

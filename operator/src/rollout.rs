@@ -52,24 +52,6 @@ fn ordinal(pod: &Pod) -> i32 {
         .unwrap_or(-1)
 }
 
-/// Replicas that are not `Active`, and running transfers, across all collections.
-async fn unsettled(c: &NodeClient) -> Result<Vec<String>, chores::ChoreError> {
-    let mut out = Vec::new();
-    for name in c.collections().await? {
-        let l = c.layout(&name).await?;
-        out.extend(
-            l.replicas
-                .iter()
-                .filter(|r| r.state != "Active")
-                .map(|r| format!("{name}/{} on peer {}: {}", r.shard, r.peer, r.state)),
-        );
-        if l.transfers > 0 {
-            out.push(format!("{name}: {} transfers running", l.transfers));
-        }
-    }
-    Ok(out)
-}
-
 /// One step of the rollout of `sts` (pods `0..spec.replicas`); `node` is any pod's client.
 pub async fn step(
     qc: &QdrantCluster,
@@ -129,7 +111,7 @@ pub async fn step(
             "rolling update: {progress}; waiting for pod {name} to be ready"
         )));
     }
-    match unsettled(node).await {
+    match chores::unsettled(node).await {
         Ok(u) if u.is_empty() => {}
         Ok(u) => {
             return Ok(Step::Waiting(format!(

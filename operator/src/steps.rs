@@ -3,7 +3,7 @@
 
 use crate::automation;
 use crate::chores::client::ClusterView;
-use crate::controller::{event, Context, Error};
+use crate::controller::{event, namespace, Context, Error};
 use crate::rollout::{self, Step};
 use crate::status::Observed;
 use crds::QdrantCluster;
@@ -13,10 +13,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::ResourceExt;
 use serde_json::json;
-
-fn namespace(qc: &QdrantCluster) -> String {
-    qc.namespace().unwrap_or_else(|| "default".into())
-}
 
 /// Before the StatefulSet shrinks from `current` pods: drains the leaving ones. A drain that
 /// finished is written to the status before the StatefulSet shrinks: an operator that dies

@@ -193,6 +193,24 @@ pub async fn empty_peers(c: &NodeClient) -> Result<Vec<u64>, ChoreError> {
     Ok(peers.into_keys().filter(|p| !holding.contains(p)).collect())
 }
 
+/// Replicas that are not `Active`, and running transfers, across all collections.
+pub async fn unsettled(c: &NodeClient) -> Result<Vec<String>, ChoreError> {
+    let mut out = Vec::new();
+    for name in c.collections().await? {
+        let l = c.layout(&name).await?;
+        out.extend(
+            l.replicas
+                .iter()
+                .filter(|r| r.state != "Active")
+                .map(|r| format!("{name}/{} on peer {}: {}", r.shard, r.peer, r.state)),
+        );
+        if l.transfers > 0 {
+            out.push(format!("{name}: {} transfers running", l.transfers));
+        }
+    }
+    Ok(out)
+}
+
 /// Peers holding replicas that are all `Dead` (and not being re-synced), or that the node's
 /// health checks see down.
 pub async fn dead_candidates(c: &NodeClient) -> Result<BTreeSet<u64>, ChoreError> {
