@@ -15,6 +15,9 @@ fi
 mkdir -p "$cache"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Go's module and build caches for k8s.io/kubernetes take 3-4 GB: keep them in the temporary
+# folder, removed after the build, so only the three binaries stay on disk.
+export GOCACHE="$work/gocache" GOMODCACHE="$work/gomod" GOFLAGS=-modcacherw
 cp "$here/etcd.go" "$here/tools.go" "$work/"
 cd "$work"
 staging="v0.${K8S_VERSION#v1.}"
