@@ -18,8 +18,9 @@ trap 'rm -rf "$work"' EXIT
 # Go's module and build caches for k8s.io/kubernetes take 3-4 GB: keep them in the temporary
 # folder, removed after the build, so only the three binaries stay on disk.
 export GOCACHE="$work/gocache" GOMODCACHE="$work/gomod" GOFLAGS=-modcacherw
-cp "$here/etcd.go" "$here/tools.go" "$work/"
-cd "$work"
+mkdir "$work/src"
+cp "$here/etcd.go" "$here/tools.go" "$work/src/"
+cd "$work/src"
 staging="v0.${K8S_VERSION#v1.}"
 # k8s.io/kubernetes points its staging modules at ./staging; as a dependency those lines are
 # ignored, so pin every k8s.io module it requires at v0.0.0 to the matching release.
