@@ -61,6 +61,17 @@ assert client.count(name, count_filter=rng_flt, exact=True).count == len([i for 
 client.create_payload_index(name, field_name="city", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
 assert "city" in client.get_collection(name).payload_schema
 
+# Facets count points per value of an indexed key: most first, ties in value order.
+facet = client.facet(name, key="city", limit=3)
+assert [(h.value, h.count) for h in facet.hits] == [("Berlin", 250), ("London", 250), ("Moscow", 250)], facet
+facet = client.facet(name, key="city", facet_filter=models.Filter(must=[models.FieldCondition(key="n", range=models.Range(lt=8))]))
+assert [(h.value, h.count) for h in facet.hits] == [(c, 2) for c in sorted(cities)], facet
+try:
+    client.facet(name, key="n")
+    raise AssertionError("facet without an index accepted")
+except UnexpectedResponse as e:
+    assert e.status_code == 400, e
+
 seen, offset = [], None
 while True:
     page, offset = client.scroll(name, limit=128, offset=offset, with_payload=False)

@@ -182,6 +182,24 @@ fn bad_requests_are_clear_4xx() {
         400,
         "vectors",
     );
+    assert_err(
+        h.post("/collections/b/facet", &json!({"key": "a"}))
+            .unwrap(),
+        400,
+        "index required",
+    );
+    assert_err(
+        h.post("/collections/b/facet", &json!({"key": "a", "limit": 0}))
+            .unwrap(),
+        400,
+        "limit",
+    );
+    assert_err(
+        h.post("/collections/b/facet", &json!({"limit": 3}))
+            .unwrap(),
+        400,
+        "key",
+    );
     assert_err(h.get("/no/such/endpoint").unwrap(), 404, "not found");
 
     // A huge limit is served, not allocated.

@@ -60,6 +60,35 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
     assert_eq!(want_ids.len(), N as usize);
     let filter = json!({"filter": {"must": [{"key": "g", "match": {"value": 3}}]}, "exact": true});
     let want_filtered = post(&reference, "/collections/c/points/count", filter.clone());
+    let index = json!({"field_name": "g", "field_schema": "integer"});
+    for n in [&c.nodes[0], &reference] {
+        let (code, body) = n.http().put("/collections/c/index?wait=true", &index)?;
+        assert_eq!(code, 200, "{body}");
+    }
+    for n in &c.nodes {
+        wait_for("index on every peer", Duration::from_secs(20), || {
+            let (_, info) = n.http().get("/collections/c").ok()?;
+            info["result"]["payload_schema"]["g"]
+                .is_object()
+                .then_some(())
+        })?;
+    }
+    // g = i % 7: values 0-3 hold 1429 points, 4-6 hold 1428; ties in value order.
+    let facet = json!({"key": "g", "limit": 5});
+    let want_facet = post(&reference, "/collections/c/facet", facet.clone());
+    let want_hits: Vec<(u64, u64)> = (0..5)
+        .map(|g| (g, if g < 4 { 1429 } else { 1428 }))
+        .collect();
+    let got_hits: Vec<(u64, u64)> = want_facet["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["value"].as_u64().unwrap(), h["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got_hits, want_hits, "{want_facet}");
+    let facet_filtered =
+        json!({"key": "g", "filter": {"must": [{"key": "i", "range": {"lt": 100}}]}});
+    let want_facet_filtered = post(&reference, "/collections/c/facet", facet_filtered.clone());
     let queries: Vec<Value> = (0..10)
         .map(|q| json!({"query": vector(N + q), "limit": 10, "offset": 3, "with_payload": true}))
         .collect();
@@ -71,6 +100,11 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
             want_filtered
         );
         assert_eq!(scroll_ids(n, "c"), want_ids, "scroll through peer {i}");
+        assert_eq!(post(n, "/collections/c/facet", facet.clone()), want_facet);
+        assert_eq!(
+            post(n, "/collections/c/facet", facet_filtered.clone()),
+            want_facet_filtered
+        );
         assert_eq!(retrieve_all(n, "c", N, "1"), N as usize);
         for q in &queries {
             let got = post(n, "/collections/c/points/query", q.clone());

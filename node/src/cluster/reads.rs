@@ -9,6 +9,7 @@ use crate::collection::local_read::{
 };
 use crate::collection::query::{Record, ScoredPoint};
 use crate::collection::{Collection, CollectionError, CollectionResult};
+use crate::segment::facet::{sort_hits as sort_facets, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{VectorOutput, WithPayload, WithVector};
@@ -148,6 +149,38 @@ impl Router {
                 .sum::<usize>()
         });
         Ok(totals.max().unwrap_or(0))
+    }
+
+    /// Points per value of `key` over all shards, most first, at most `limit` values (with
+    /// several replicas asked: the largest count of each value).
+    pub async fn facet(
+        &self,
+        c: &Arc<Collection>,
+        req: ReadRequest,
+        limit: usize,
+        consistency: Consistency,
+    ) -> CollectionResult<Vec<(FacetValue, usize)>> {
+        let rounds = self
+            .read(c, &all_shards(c), consistency, |_| req.clone())
+            .await?;
+        let mut best: HashMap<FacetValue, usize> = HashMap::new();
+        for round in rounds {
+            let mut sums: HashMap<FacetValue, usize> = HashMap::new();
+            for (v, n) in round.into_iter().flat_map(|r| match r {
+                ReadReply::Facets(f) => f,
+                _ => Vec::new(),
+            }) {
+                *sums.entry(v).or_default() += n;
+            }
+            for (v, n) in sums {
+                let slot = best.entry(v).or_default();
+                *slot = (*slot).max(n);
+            }
+        }
+        let mut hits: Vec<(FacetValue, usize)> = best.into_iter().collect();
+        sort_facets(&mut hits);
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     /// Records of `ids` (duplicates once), in the order asked.

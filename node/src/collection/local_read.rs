@@ -9,11 +9,14 @@ use super::replicas::ReplicaState;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
 use crate::segment::engine::SearchRequest;
+use crate::segment::facet::FacetValue;
 use crate::segment::filter::Filter;
+use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{VectorOutput, WithPayload, WithVector};
 use crate::segment::Segment;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A nearest-neighbour search; also its wire form between peers.
@@ -235,6 +238,12 @@ pub enum ReadRequest {
     },
     /// Points of the shards not yet in their HNSW graph (answered as a count).
     PendingIndex,
+    /// Points per value of a payload key indexed as `kind`.
+    Facet {
+        key: String,
+        kind: FieldType,
+        filter: Option<Filter>,
+    },
 }
 
 /// The partial answer of one peer.
@@ -244,6 +253,7 @@ pub enum ReadReply {
     Hits(Vec<ScoredPoint>),
     Records(Vec<Record>),
     Count(usize),
+    Facets(Vec<(FacetValue, usize)>),
 }
 
 impl Collection {
@@ -265,6 +275,15 @@ impl Collection {
                 with_payload,
                 with_vector,
             } => ReadReply::Records(self.retrieve_local(ids, with_payload, with_vector)?),
+            ReadRequest::Facet { key, kind, filter } => {
+                let mut counts: HashMap<FacetValue, usize> = HashMap::new();
+                for shard in self.pick(shards)? {
+                    for (v, n) in shard.segment().facet(key, *kind, filter.as_ref()) {
+                        *counts.entry(v).or_default() += n;
+                    }
+                }
+                ReadReply::Facets(counts.into_iter().collect())
+            }
             ReadRequest::PendingIndex => ReadReply::Count(
                 self.pick(shards)?
                     .iter()

@@ -229,6 +229,16 @@ pub struct CountRequest {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+pub struct FacetRequest {
+    pub key: String,
+    pub limit: Option<usize>,
+    pub filter: Option<Filter>,
+    /// Counts are always exact here.
+    pub exact: Option<bool>,
+    pub shard_key: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
 pub struct PointRequest {
     pub ids: Vec<PointId>,
     pub with_payload: Option<WithPayload>,

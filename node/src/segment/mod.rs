@@ -3,6 +3,7 @@
 
 pub mod distance;
 pub mod engine;
+pub mod facet;
 pub mod filter;
 pub mod filter_eval;
 pub mod hnsw;

@@ -108,6 +108,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
             post(query::query_groups),
         )
         .route(&format!("{c}/points/search"), post(query::search))
+        .route(&format!("{c}/facet"), post(query::facet))
         .route(
             &format!("{c}/snapshots"),
             get(snapshots::list_snapshots).post(snapshots::create_snapshot),

@@ -7,12 +7,13 @@ use super::points::ReadParams;
 use super::AppState;
 use crate::cluster::consistency::Consistency;
 use crate::cluster::router::Router;
-use crate::collection::local_read::{Scroll, Search};
+use crate::collection::local_read::{ReadRequest, Scroll, Search};
 use crate::collection::query::{
-    check_limit, CountRequest, QueryBatchRequest, QueryGroupsRequest, QueryKind, QueryRequest,
-    ScoredPoint, ScrollRequest, ScrollResult,
+    check_limit, CountRequest, FacetRequest, QueryBatchRequest, QueryGroupsRequest, QueryKind,
+    QueryRequest, ScoredPoint, ScrollRequest, ScrollResult,
 };
 use crate::collection::{Collection, CollectionError, CollectionResult};
+use crate::segment::facet::facetable;
 use crate::segment::payload::values_at;
 use crate::segment::record::{WithPayload, WithVector};
 use axum::extract::State;
@@ -210,6 +211,40 @@ pub async fn count(
     let c = s.registry.get(&name)?;
     let n = s.router.count(&c, req.filter, q.consistency).await?;
     Ok(ok(t, json!({"count": n})))
+}
+
+/// Points per value of an indexed payload key (`POST /facet`).
+pub async fn facet(
+    t: Timer,
+    State(s): State<AppState>,
+    P(name): P<String>,
+    Q(q): Q<ReadParams>,
+    JsonBody(req): JsonBody<FacetRequest>,
+) -> ApiResult<Response> {
+    let c = s.registry.get(&name)?;
+    let limit = check_limit(req.limit, 10)?;
+    let kind = c
+        .payload_schema()
+        .get(&req.key)
+        .copied()
+        .filter(|k| facetable(*k));
+    let kind = kind.ok_or_else(|| {
+        CollectionError::bad(format!(
+            "Bad request: Index required but not found for \"{}\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key.",
+            req.key
+        ))
+    })?;
+    let read = ReadRequest::Facet {
+        key: req.key,
+        kind,
+        filter: req.filter,
+    };
+    let hits = s.router.facet(&c, read, limit, q.consistency).await?;
+    let hits: Vec<Value> = hits
+        .into_iter()
+        .map(|(value, count)| json!({"value": value, "count": count}))
+        .collect();
+    Ok(ok(t, json!({ "hits": hits })))
 }
 
 /// Legacy `POST /points/search` body (still sent by older clients).
