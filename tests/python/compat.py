@@ -66,6 +66,23 @@ facet = client.facet(name, key="city", limit=3)
 assert [(h.value, h.count) for h in facet.hits] == [("Berlin", 250), ("London", 250), ("Moscow", 250)], facet
 facet = client.facet(name, key="city", facet_filter=models.Filter(must=[models.FieldCondition(key="n", range=models.Range(lt=8))]))
 assert [(h.value, h.count) for h in facet.hits] == [(c, 2) for c in sorted(cities)], facet
+
+# Distance matrix of a random sample: each sampled point's nearest other sampled points.
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
+
+low = models.Filter(must=[models.FieldCondition(key="n", range=models.Range(lt=500))])
+m = client.search_matrix_offsets(name, sample=12, limit=3, query_filter=low)
+assert len(m.ids) == 12 and len(set(m.ids)) == 12 and all(isinstance(i, int) and i < 500 for i in m.ids), m.ids
+assert len(m.scores) == len(m.offsets_row) == len(m.offsets_col) == 36
+for row in range(12):
+    want = sorted((cosine(vectors[m.ids[row]], vectors[m.ids[j]]) for j in range(12) if j != row), reverse=True)[:3]
+    got = [(c, s) for r, c, s in zip(m.offsets_row, m.offsets_col, m.scores) if r == row]
+    assert [abs(s - w) < 1e-4 for (_, s), w in zip(got, want)] == [True] * 3, (got, want)
+    assert all(abs(cosine(vectors[m.ids[row]], vectors[m.ids[c]]) - s) < 1e-4 for c, s in got)
+pairs = client.search_matrix_pairs(name, sample=5, limit=2).pairs
+assert len(pairs) == 10 and all(p.a != p.b for p in pairs), pairs
 try:
     client.facet(name, key="n")
     raise AssertionError("facet without an index accepted")

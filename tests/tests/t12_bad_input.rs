@@ -200,6 +200,24 @@ fn bad_requests_are_clear_4xx() {
         400,
         "key",
     );
+    assert_err(
+        h.post(
+            "/collections/b/points/search/matrix/pairs",
+            &json!({"sample": 1}),
+        )
+        .unwrap(),
+        400,
+        "sample",
+    );
+    assert_err(
+        h.post(
+            "/collections/b/points/search/matrix/offsets",
+            &json!({"using": "nope"}),
+        )
+        .unwrap(),
+        400,
+        "nope",
+    );
     assert_err(h.get("/no/such/endpoint").unwrap(), 404, "not found");
 
     // A huge limit is served, not allocated.

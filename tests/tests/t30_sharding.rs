@@ -89,6 +89,16 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
     let facet_filtered =
         json!({"key": "g", "filter": {"must": [{"key": "i", "range": {"lt": 100}}]}});
     let want_facet_filtered = post(&reference, "/collections/c/facet", facet_filtered.clone());
+    // A sample larger than the matching points takes them all: the matrix is then the same
+    // through any peer as on one node (rows in random order, so compared by row id).
+    let matrix =
+        json!({"filter": {"must": [{"key": "i", "range": {"lt": 40}}]}, "sample": 100, "limit": 3});
+    let want_matrix = matrix_rows(&post(
+        &reference,
+        "/collections/c/points/search/matrix/offsets",
+        matrix.clone(),
+    ));
+    assert_eq!(want_matrix.len(), 40);
     let queries: Vec<Value> = (0..10)
         .map(|q| json!({"query": vector(N + q), "limit": 10, "offset": 3, "with_payload": true}))
         .collect();
@@ -101,6 +111,12 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
         );
         assert_eq!(scroll_ids(n, "c"), want_ids, "scroll through peer {i}");
         assert_eq!(post(n, "/collections/c/facet", facet.clone()), want_facet);
+        let got = post(
+            n,
+            "/collections/c/points/search/matrix/offsets",
+            matrix.clone(),
+        );
+        assert_eq!(matrix_rows(&got), want_matrix, "matrix through peer {i}");
         assert_eq!(
             post(n, "/collections/c/facet", facet_filtered.clone()),
             want_facet_filtered
@@ -118,6 +134,20 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// An offsets matrix as row id -> [(column id, score)].
+fn matrix_rows(m: &Value) -> BTreeMap<String, Vec<(String, String)>> {
+    let ids = m["ids"].as_array().unwrap();
+    let mut rows: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for k in 0..m["scores"].as_array().unwrap().len() {
+        let at = |key: &str| ids[m[key][k].as_u64().unwrap() as usize].to_string();
+        let score = format!("{:.5}", m["scores"][k].as_f64().unwrap());
+        rows.entry(at("offsets_row"))
+            .or_default()
+            .push((at("offsets_col"), score));
+    }
+    rows
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::collection::local_read::{
     sort_by_value, sort_hits, ReadReply, ReadRequest, Scroll, Search,
 };
 use crate::collection::query::{Record, ScoredPoint};
+use crate::collection::sample::{smallest, Sampled};
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::facet::{sort_hits as sort_facets, FacetValue};
 use crate::segment::filter::Filter;
@@ -181,6 +182,34 @@ impl Router {
         sort_facets(&mut hits);
         hits.truncate(limit);
         Ok(hits)
+    }
+
+    /// Up to `count` points drawn uniformly from those matching `filter` that have the
+    /// vector `using` (one replica per shard is enough for a sample).
+    pub async fn sample(
+        &self,
+        c: &Arc<Collection>,
+        filter: Option<Filter>,
+        using: &str,
+        count: usize,
+    ) -> CollectionResult<Vec<Sampled>> {
+        let make = |_: &[u32]| ReadRequest::Sample {
+            filter: filter.clone(),
+            using: using.to_string(),
+            count,
+        };
+        let rounds = self.read(c, &all_shards(c), Consistency::One, make).await?;
+        let all = rounds
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|r| match r {
+                ReadReply::Sampled(s) => s,
+                _ => Vec::new(),
+            })
+            .collect();
+        Ok(smallest(all, count))
     }
 
     /// Records of `ids` (duplicates once), in the order asked.

@@ -6,6 +6,7 @@ use super::instance::Collection;
 use super::ops::check_dim;
 use super::query::{Direction, OrderBy, Record, ScoredPoint};
 use super::replicas::ReplicaState;
+use super::sample::Sampled;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
 use crate::segment::engine::SearchRequest;
@@ -14,6 +15,7 @@ use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use crate::segment::vectors::VectorSpec;
 use crate::segment::Segment;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -92,19 +94,24 @@ pub fn sort_by_value<T>(v: &mut [T], dir: Direction, key: impl Fn(&T) -> f64) {
 }
 
 impl Collection {
-    fn pick(&self, shards: &[u32]) -> CollectionResult<Vec<Arc<LocalShard>>> {
+    pub(crate) fn pick(&self, shards: &[u32]) -> CollectionResult<Vec<Arc<LocalShard>>> {
         shards.iter().map(|s| self.local_shard(*s)).collect()
+    }
+
+    /// The vector `using` of the collection (a 400 when there is none of that name).
+    pub fn vector_spec(&self, using: &str) -> CollectionResult<VectorSpec> {
+        let specs = self.config().params.vectors.specs();
+        specs.into_iter().find(|s| s.name == using).ok_or_else(|| {
+            CollectionError::bad(format!(
+                "Wrong input: Not existing vector name error: {using}"
+            ))
+        })
     }
 
     /// Checks a query vector against the collection; returns its distance.
     pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<Distance> {
-        let specs = self.config().params.vectors.specs();
-        let spec = specs.iter().find(|s| s.name == using).ok_or_else(|| {
-            CollectionError::bad(format!(
-                "Wrong input: Not existing vector name error: {using}"
-            ))
-        })?;
-        check_dim(spec, v)?;
+        let spec = self.vector_spec(using)?;
+        check_dim(&spec, v)?;
         Ok(spec.distance)
     }
 
@@ -238,6 +245,12 @@ pub enum ReadRequest {
     },
     /// Points of the shards not yet in their HNSW graph (answered as a count).
     PendingIndex,
+    /// Up to `count` random points with the vector `using`.
+    Sample {
+        filter: Option<Filter>,
+        using: String,
+        count: usize,
+    },
     /// Points per value of a payload key indexed as `kind`.
     Facet {
         key: String,
@@ -254,6 +267,7 @@ pub enum ReadReply {
     Records(Vec<Record>),
     Count(usize),
     Facets(Vec<(FacetValue, usize)>),
+    Sampled(Vec<Sampled>),
 }
 
 impl Collection {
@@ -284,6 +298,11 @@ impl Collection {
                 }
                 ReadReply::Facets(counts.into_iter().collect())
             }
+            ReadRequest::Sample {
+                filter,
+                using,
+                count,
+            } => ReadReply::Sampled(self.sample_local(shards, filter.as_ref(), using, *count)?),
             ReadRequest::PendingIndex => ReadReply::Count(
                 self.pick(shards)?
                     .iter()

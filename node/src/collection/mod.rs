@@ -9,6 +9,7 @@ pub mod ops;
 pub mod query;
 pub mod registry;
 pub mod replicas;
+pub mod sample;
 pub mod shard;
 
 pub use error::{CollectionError, CollectionResult};

@@ -258,6 +258,12 @@ impl Segment {
             })
     }
 
+    /// The vector `name` of a point, if it has one.
+    pub fn vector(&self, offset: u32, name: &str) -> Option<&[f32]> {
+        let c = &self.columns[self.column(name)?];
+        c.has(offset).then(|| c.get(offset))
+    }
+
     fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.spec.name == name)
     }

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod collections;
 pub mod error;
 pub mod extract;
+pub mod matrix;
 pub mod metrics;
 pub mod points;
 pub mod query;
@@ -109,6 +110,14 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         )
         .route(&format!("{c}/points/search"), post(query::search))
         .route(&format!("{c}/facet"), post(query::facet))
+        .route(
+            &format!("{c}/points/search/matrix/pairs"),
+            post(matrix::pairs),
+        )
+        .route(
+            &format!("{c}/points/search/matrix/offsets"),
+            post(matrix::offsets),
+        )
         .route(
             &format!("{c}/snapshots"),
             get(snapshots::list_snapshots).post(snapshots::create_snapshot),
