@@ -113,6 +113,32 @@ assert client.retrieve(name, ids=[3])[0].payload == {}
 groups = client.query_points_groups(name, query=vectors[10], group_by="city", limit=3, group_size=2).groups
 assert len(groups) == 3 and all(len(g.hits) == 2 for g in groups)
 
+# Hybrid-style queries: two prefetches fused with RRF, and a prefetch re-scored by another vector.
+plain_a = client.query_points(name, query=vectors[20], limit=10).points
+plain_b = client.query_points(name, query=vectors[21], limit=10).points
+fused = client.query_points(
+    name,
+    prefetch=[models.Prefetch(query=vectors[20], limit=10), models.Prefetch(query=vectors[21], limit=10)],
+    query=models.FusionQuery(fusion=models.Fusion.RRF),
+    limit=5,
+    with_payload=True,
+).points
+rrf = {}
+for hits in (plain_a, plain_b):
+    for rank, h in enumerate(hits):
+        rrf[h.id] = rrf.get(h.id, 0.0) + 1.0 / (rank + 2)
+want = sorted(rrf.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+assert [(p.id, round(p.score, 5)) for p in fused] == [(i, round(s, 5)) for i, s in want], (fused, want)
+assert all("city" in p.payload for p in fused)
+rescored = client.query_points(
+    name, prefetch=models.Prefetch(query=vectors[20], limit=30, filter=flt), query=vectors[22], limit=3
+).points
+pool = {h.id for h in client.query_points(name, query=vectors[20], query_filter=flt, limit=30).points}
+assert len(rescored) == 3 and all(p.id in pool for p in rescored), rescored
+assert [p.id for p in rescored] == [h.id for h in sorted(
+    client.query_points(name, query=vectors[22], query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(pool))]), limit=3).points,
+    key=lambda h: -h.score)]
+
 batch = client.query_batch_points(
     name, requests=[models.QueryRequest(query=vectors[7], limit=1), models.QueryRequest(query=vectors[8], limit=1)]
 )

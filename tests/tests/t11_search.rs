@@ -265,3 +265,168 @@ fn hnsw_index_builds_in_background_and_keeps_recall() {
         7200
     );
 }
+
+/// Top `k` of `data` for `q` (ids with scores, best first): cosine, or Euclid distance.
+fn top(
+    data: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    cosine: bool,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(usize, f32)> {
+    if cosine {
+        return brute(data, q, k, keep);
+    }
+    let mut all: Vec<(usize, f32)> = data
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, v)| {
+            (
+                i,
+                v.iter()
+                    .zip(q)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+                    .sqrt(),
+            )
+        })
+        .collect();
+    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
+}
+
+#[test]
+fn prefetch_fusion_and_rescoring_equal_a_computation_here() {
+    let n = Node::start().unwrap();
+    let h = n.http();
+    ok(h.put(
+        "/collections/p",
+        &json!({"vectors": {"small": {"size": 4, "distance": "Cosine"}, "big": {"size": 16, "distance": "Euclid"}}, "shard_number": 2}),
+    )
+    .unwrap());
+    let big = dataset(1000, 16, 3);
+    let small: Vec<Vec<f32>> = big.iter().map(|v| v[..4].to_vec()).collect();
+    let points: Vec<Value> = (0..1000)
+        .map(|i| json!({"id": i, "vector": {"small": small[i], "big": big[i]}, "payload": {"group": format!("g{}", i % 10), "num": i}}))
+        .collect();
+    ok(h.put(
+        "/collections/p/points?wait=true",
+        &json!({ "points": points }),
+    )
+    .unwrap());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let qb: Vec<f32> = (0..16).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let qs = qb[..4].to_vec();
+    let exact = json!({"exact": true});
+
+    // RRF: 1 / (rank + 2) summed over both lists, ties by id.
+    let rrf = ok(h
+        .post(
+            "/collections/p/points/query",
+            &json!({"prefetch": [
+                {"query": qs, "using": "small", "limit": 20, "params": exact},
+                {"query": qb, "using": "big", "limit": 20, "params": exact}],
+                "query": {"fusion": "rrf"}, "limit": 10}),
+        )
+        .unwrap());
+    let mut want: std::collections::HashMap<usize, f32> = Default::default();
+    for list in [
+        top(&small, &qs, 20, true, |_| true),
+        top(&big, &qb, 20, false, |_| true),
+    ] {
+        for (rank, (id, _)) in list.iter().enumerate() {
+            *want.entry(*id).or_default() += 1.0 / (rank as f32 + 2.0);
+        }
+    }
+    let mut want: Vec<(usize, f32)> = want.into_iter().collect();
+    want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let got = ids_scores(&rrf);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        want[..10].iter().map(|x| x.0).collect::<Vec<_>>(),
+        "{rrf}"
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g.1 - w.1).abs() < 1e-5, "rrf score {} vs {}", g.1, w.1);
+    }
+
+    // Re-scoring: the root filter narrows the prefetch too; payloads come with the answer.
+    let rescored = ok(h
+        .post(
+            "/collections/p/points/query",
+            &json!({"prefetch": {"query": qs, "using": "small", "limit": 50, "params": exact,
+                                 "filter": {"must": [{"key": "group", "match": {"value": "g3"}}]}},
+                    "query": qb, "using": "big", "limit": 5, "with_payload": true,
+                    "filter": {"must": [{"key": "num", "range": {"gte": 100}}]}}),
+        )
+        .unwrap());
+    let keep = |i: usize| i % 10 == 3 && i >= 100;
+    let candidates: Vec<usize> = top(&small, &qs, 50, true, keep)
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    let want = top(&big, &qb, 5, false, |i| candidates.contains(&i));
+    let got = ids_scores(&rescored);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        want.iter().map(|x| x.0).collect::<Vec<_>>()
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g.1 - w.1).abs() < 1e-4, "distance {} vs {}", g.1, w.1);
+    }
+    assert_eq!(rescored["points"][0]["payload"]["group"], "g3");
+
+    // Nested prefetches, then no query: the candidates in id order.
+    let nested = ok(h
+        .post(
+            "/collections/p/points/query",
+            &json!({"prefetch": {"prefetch": {"query": qs, "using": "small", "limit": 100, "params": exact},
+                                 "query": qb, "using": "big", "limit": 20},
+                    "limit": 10}),
+        )
+        .unwrap());
+    let first: Vec<usize> = top(&small, &qs, 100, true, |_| true)
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    let mut want: Vec<usize> = top(&big, &qb, 20, false, |i| first.contains(&i))
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    want.sort();
+    assert_eq!(
+        ids_scores(&nested).iter().map(|x| x.0).collect::<Vec<_>>(),
+        want[..10].to_vec()
+    );
+
+    // DBSF: every answer comes from the prefetches, best first.
+    let dbsf = ok(h
+        .post(
+            "/collections/p/points/query",
+            &json!({"prefetch": [{"query": qs, "using": "small", "limit": 10}, {"query": qb, "using": "big", "limit": 10}],
+                    "query": {"fusion": "dbsf"}, "limit": 5}),
+        )
+        .unwrap());
+    let got = ids_scores(&dbsf);
+    assert_eq!(got.len(), 5);
+    assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "{dbsf}");
+
+    for (body, needle) in [
+        (json!({"query": {"fusion": "rrf"}}), "prefetch"),
+        (
+            json!({"prefetch": [{"query": qs, "using": "small"}], "query": {"rrf": {"weights": [1.0, 2.0]}}}),
+            "weights",
+        ),
+        (
+            json!({"prefetch": [{"query": qs, "using": "small"}], "query": {"fusion": "sum"}}),
+            "fusion",
+        ),
+    ] {
+        let (code, reply) = h.post("/collections/p/points/query", &body).unwrap();
+        assert_eq!(code, 400, "{reply}");
+        let msg = reply["status"]["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
+    }
+}

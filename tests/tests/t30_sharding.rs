@@ -99,9 +99,15 @@ fn points_are_spread_over_shards_and_found_through_every_peer() -> Result<()> {
         matrix.clone(),
     ));
     assert_eq!(want_matrix.len(), 40);
-    let queries: Vec<Value> = (0..10)
+    let mut queries: Vec<Value> = (0..10)
         .map(|q| json!({"query": vector(N + q), "limit": 10, "offset": 3, "with_payload": true}))
         .collect();
+    queries.push(json!({"prefetch": [{"query": vector(N), "limit": 30}, {"query": vector(N + 1), "limit": 30}],
+                        "query": {"fusion": "rrf"}, "limit": 10, "with_payload": true}));
+    queries.push(
+        json!({"prefetch": {"query": vector(N + 2), "limit": 40}, "query": vector(N + 3),
+                        "filter": {"must": [{"key": "g", "match": {"value": 2}}]}, "limit": 5}),
+    );
     for i in 0..3 {
         let n = &c.nodes[i];
         assert_eq!(count(n, "c"), N, "count through peer {i}");

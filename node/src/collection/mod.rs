@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fusion;
 pub mod instance;
 pub mod local_read;
 pub mod ops;

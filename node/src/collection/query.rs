@@ -1,6 +1,7 @@
 //! Read requests (query, scroll, count, retrieve) in Qdrant's JSON shape and their results.
 
 use super::error::{CollectionError, CollectionResult};
+use super::fusion::{Fusion, DEFAULT_RRF_K};
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
 use crate::segment::point_id::PointId;
@@ -30,9 +31,39 @@ pub struct QueryRequest {
     pub offset: Option<usize>,
     pub with_vector: Option<WithVector>,
     pub with_payload: Option<WithPayload>,
-    pub prefetch: Option<Value>,
+    pub prefetch: Option<Prefetches>,
     pub lookup_from: Option<Value>,
     pub shard_key: Option<Value>,
+}
+
+/// A stage whose answer the query fuses or re-scores (Qdrant's `Prefetch`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Prefetch {
+    pub prefetch: Option<Prefetches>,
+    pub query: Option<Value>,
+    pub using: Option<String>,
+    pub filter: Option<Filter>,
+    pub params: Option<SearchParams>,
+    pub score_threshold: Option<f32>,
+    pub limit: Option<usize>,
+    pub lookup_from: Option<Value>,
+}
+
+/// `prefetch`: one object or a list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Prefetches {
+    Many(Vec<Prefetch>),
+    One(Box<Prefetch>),
+}
+
+impl Prefetches {
+    pub fn into_vec(self) -> Vec<Prefetch> {
+        match self {
+            Prefetches::Many(v) => v,
+            Prefetches::One(p) => vec![*p],
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -58,6 +89,8 @@ pub enum QueryKind {
     /// Nearest to a stored point's vector; the point itself is left out.
     ById(PointId),
     OrderBy(OrderBy),
+    /// Combines the answers of the prefetches.
+    Fusion(Fusion),
 }
 
 impl QueryKind {
@@ -91,6 +124,32 @@ impl QueryKind {
                             CollectionError::bad(format!("Wrong input: invalid order_by: {e}"))
                         });
                 }
+                if let Some(f) = m.get("fusion") {
+                    return match f.as_str() {
+                        Some("rrf") => Ok(QueryKind::Fusion(Fusion::Rrf {
+                            k: DEFAULT_RRF_K,
+                            weights: None,
+                        })),
+                        Some("dbsf") => Ok(QueryKind::Fusion(Fusion::Dbsf)),
+                        _ => Err(CollectionError::bad(format!(
+                            "Wrong input: unknown fusion {f}: expected \"rrf\" or \"dbsf\""
+                        ))),
+                    };
+                }
+                if let Some(rrf) = m.get("rrf") {
+                    let p: RrfParams = serde_json::from_value(rrf.clone()).map_err(|e| {
+                        CollectionError::bad(format!("Wrong input: invalid rrf: {e}"))
+                    })?;
+                    if p.k == Some(0) {
+                        return Err(CollectionError::bad(
+                            "Validation error in JSON body: [rrf.k: value 0 invalid, must be 1 or larger]",
+                        ));
+                    }
+                    return Ok(QueryKind::Fusion(Fusion::Rrf {
+                        k: p.k.unwrap_or(DEFAULT_RRF_K),
+                        weights: p.weights,
+                    }));
+                }
                 if m.contains_key("indices") {
                     return Err(CollectionError::Unsupported(
                         "sparse vectors are not supported yet".into(),
@@ -106,6 +165,13 @@ impl QueryKind {
             ))),
         }
     }
+}
+
+/// `{"rrf": {"k": …, "weights": […]}}`.
+#[derive(Clone, Debug, Deserialize)]
+struct RrfParams {
+    k: Option<usize>,
+    weights: Option<Vec<f32>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]

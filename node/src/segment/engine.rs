@@ -4,7 +4,7 @@
 //! thread; offsets past the graph are searched exactly, so new points are found at once.
 
 use super::distance::Distance;
-use super::filter::Filter;
+use super::filter::{Condition, Filter};
 use super::filter_eval;
 use super::hnsw::{Hnsw, Scored};
 use super::payload::{raw_values_at, Payload};
@@ -203,9 +203,27 @@ impl Segment {
             })
     }
 
+    /// Offsets that may match `filter` (a superset), when it narrows them: by a top-level
+    /// `has_id` through the id map, else by a payload index.
+    fn candidates(&self, filter: &Filter) -> Option<Vec<u32>> {
+        let by_id = filter.must.iter().flatten().find_map(|c| match c {
+            Condition::HasId { has_id } => {
+                let mut v: Vec<u32> = has_id
+                    .iter()
+                    .filter_map(|id| self.id_map.get(id).copied())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                Some(v)
+            }
+            _ => None,
+        });
+        by_id.or_else(|| self.index.candidates(filter))
+    }
+
     /// Live offsets matching the filter, in id order.
     pub fn filtered(&self, filter: Option<&Filter>) -> Vec<u32> {
-        if let Some(c) = filter.and_then(|f| self.index.candidates(f)) {
+        if let Some(c) = filter.and_then(|f| self.candidates(f)) {
             let mut v: Vec<u32> = c.into_iter().filter(|&o| self.matches(o, filter)).collect();
             v.sort_by_key(|&o| self.ids[o as usize]);
             return v;
@@ -229,7 +247,7 @@ impl Segment {
         let start = from
             .map(std::ops::Bound::Included)
             .unwrap_or(std::ops::Bound::Unbounded);
-        if let Some(c) = filter.and_then(|f| self.index.candidates(f)) {
+        if let Some(c) = filter.and_then(|f| self.candidates(f)) {
             let mut v: Vec<u32> = c
                 .into_iter()
                 .filter(|&o| {
@@ -286,18 +304,18 @@ impl Segment {
         let graph = self.graphs[ci].read();
         let use_graph = !req.exact && self.len() > threshold && !graph.is_empty();
 
-        let mut hits: Vec<Scored> =
-            if let Some(cands) = req.filter.and_then(|f| self.index.candidates(f)) {
-                if !use_graph || cands.len() <= threshold {
-                    exact_top(cands.into_iter(), req.top, &order, &accept)
-                } else {
-                    self.graph_then_tail(&graph, req, &order, &accept)
-                }
-            } else if !use_graph || self.filter_is_selective(req.filter, threshold) {
-                exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
+        let mut hits: Vec<Scored> = if let Some(cands) = req.filter.and_then(|f| self.candidates(f))
+        {
+            if !use_graph || cands.len() <= threshold {
+                exact_top(cands.into_iter(), req.top, &order, &accept)
             } else {
                 self.graph_then_tail(&graph, req, &order, &accept)
-            };
+            }
+        } else if !use_graph || self.filter_is_selective(req.filter, threshold) {
+            exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
+        } else {
+            self.graph_then_tail(&graph, req, &order, &accept)
+        };
         if let Some(t) = req.score_threshold {
             hits.retain(|s| dist.passes(dist.score(req.vector, col.get(s.id)), t));
         }
@@ -568,5 +586,21 @@ mod tests {
                 .count();
         }
         assert!(overlap >= 180, "recall {overlap}/200");
+    }
+
+    #[test]
+    fn has_id_narrows_by_the_id_map_and_counts_each_point_once() {
+        let mut s = seg(10_000);
+        for i in 0..50 {
+            s.upsert(rec(i, vec![1.0; 8]));
+        }
+        s.delete(PointId::Num(3));
+        let f: Filter = serde_json::from_value(
+            json!({"must": [{"has_id": [1, 1, 3, 2, 999]}, {"key": "g", "range": {"gte": 2}}]}),
+        )
+        .unwrap();
+        assert_eq!(s.count(Some(&f)), 1);
+        let ids: Vec<PointId> = s.filtered(Some(&f)).iter().map(|&o| s.id_of(o)).collect();
+        assert_eq!(ids, vec![PointId::Num(2)]);
     }
 }

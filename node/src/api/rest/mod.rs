@@ -9,6 +9,7 @@ pub mod extract;
 pub mod matrix;
 pub mod metrics;
 pub mod points;
+pub mod prefetch;
 pub mod query;
 pub mod service;
 pub mod shards;

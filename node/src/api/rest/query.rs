@@ -4,6 +4,7 @@
 use super::error::ApiResult;
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::points::ReadParams;
+use super::prefetch::{self, Stage};
 use super::AppState;
 use crate::cluster::consistency::Consistency;
 use crate::cluster::router::Router;
@@ -28,27 +29,36 @@ async fn run_query(
     req: &QueryRequest,
     consistency: Consistency,
 ) -> CollectionResult<Vec<ScoredPoint>> {
-    if req.prefetch.is_some() {
-        return Err(CollectionError::Unsupported(
-            "`prefetch` is not supported yet".into(),
-        ));
-    }
-    let limit = check_limit(req.limit, 10)?;
-    let offset = req.offset.unwrap_or(0);
-    let using = req.using.clone().unwrap_or_default();
+    let stage = Stage::of_request(req)?;
     let wp = req.with_payload.clone().unwrap_or_default();
     let wv = req.with_vector.clone().unwrap_or_default();
-    let params = req.params.clone().unwrap_or_default();
-    let kind = QueryKind::parse(req.query.as_ref())?;
+    if stage.prefetch.is_empty() {
+        return plain(r, c, &stage, &wp, &wv, consistency).await;
+    }
+    let points = prefetch::run(r, c, stage, consistency).await?.points;
+    prefetch::attach(r, c, points, &wp, &wv, consistency).await
+}
+
+/// A stage without prefetches: nearest points, by id or a payload order.
+pub(super) async fn plain(
+    r: &Router,
+    c: &Arc<Collection>,
+    stage: &Stage,
+    wp: &WithPayload,
+    wv: &WithVector,
+    consistency: Consistency,
+) -> CollectionResult<Vec<ScoredPoint>> {
+    let (limit, offset) = (stage.limit, stage.offset);
+    let kind = QueryKind::parse(stage.query.as_ref())?;
     let search = |vector: Vec<f32>, exclude| Search {
-        using: using.clone(),
+        using: stage.using.clone(),
         vector,
-        filter: req.filter.clone(),
+        filter: stage.filter.clone(),
         limit,
         offset,
-        ef: params.hnsw_ef,
-        exact: params.exact,
-        score_threshold: req.score_threshold,
+        ef: stage.params.hnsw_ef,
+        exact: stage.params.exact,
+        score_threshold: stage.score_threshold,
         exclude,
         with_payload: wp.clone(),
         with_vector: wv.clone(),
@@ -56,7 +66,7 @@ async fn run_query(
     let scroll = |order_by| Scroll {
         from: None,
         limit: offset.saturating_add(limit),
-        filter: req.filter.clone(),
+        filter: stage.filter.clone(),
         order_by,
         with_payload: wp.clone(),
         with_vector: wv.clone(),
@@ -64,9 +74,12 @@ async fn run_query(
     match kind {
         QueryKind::Vector(v) => r.search(c, search(v, None), consistency).await,
         QueryKind::ById(id) => {
-            let v = r.vector_of(c, id, &using).await?;
+            let v = r.vector_of(c, id, &stage.using).await?;
             r.search(c, search(v, Some(id)), consistency).await
         }
+        QueryKind::Fusion(_) => Err(CollectionError::bad(
+            "Bad request: a fusion query needs `prefetch` (the answers it fuses)",
+        )),
         QueryKind::None | QueryKind::OrderBy(_) => {
             let order_by = match kind {
                 QueryKind::OrderBy(ob) => Some(ob),
