@@ -139,6 +139,18 @@ assert [p.id for p in rescored] == [h.id for h in sorted(
     client.query_points(name, query=vectors[22], query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(pool))]), limit=3).points,
     key=lambda h: -h.score)]
 
+# Recommend (average_vector): the examples' stored (normalised) vectors, 2·avg(pos) − avg(neg).
+def unit(v):
+    n = sum(x * x for x in v) ** 0.5
+    return [x / n for x in v]
+
+rec = client.query_points(
+    name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[42, 43], negative=[7])), limit=5
+).points
+q = [a + b - c for a, b, c in zip(unit(vectors[42]), unit(vectors[43]), unit(vectors[7]))]
+want = [h.id for h in client.query_points(name, query=q, limit=8).points if h.id not in (42, 43, 7)][:5]
+assert [p.id for p in rec] == want, (rec, want)
+
 batch = client.query_batch_points(
     name, requests=[models.QueryRequest(query=vectors[7], limit=1), models.QueryRequest(query=vectors[8], limit=1)]
 )

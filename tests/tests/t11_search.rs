@@ -413,6 +413,26 @@ fn prefetch_fusion_and_rescoring_equal_a_computation_here() {
     assert_eq!(got.len(), 5);
     assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "{dbsf}");
 
+    // Recommend (average_vector): 2·avg(positive) − avg(negative); example points left out
+    // (a vector given as an example is not a point).
+    let rec = ok(h
+        .post(
+            "/collections/p/points/query",
+            &json!({"query": {"recommend": {"positive": [1, big[2]], "negative": [3]}}, "using": "big", "limit": 5}),
+        )
+        .unwrap());
+    let q: Vec<f32> = (0..16)
+        .map(|d| (big[1][d] + big[2][d]) - big[3][d])
+        .collect();
+    let want = top(&big, &q, 5, false, |i| i != 1 && i != 3);
+    let got = ids_scores(&rec);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        want.iter().map(|x| x.0).collect::<Vec<_>>(),
+        "{rec}"
+    );
+    assert!((got[0].1 - want[0].1).abs() < 1e-4);
+
     for (body, needle) in [
         (json!({"query": {"fusion": "rrf"}}), "prefetch"),
         (
@@ -422,6 +442,14 @@ fn prefetch_fusion_and_rescoring_equal_a_computation_here() {
         (
             json!({"prefetch": [{"query": qs, "using": "small"}], "query": {"fusion": "sum"}}),
             "fusion",
+        ),
+        (
+            json!({"query": {"recommend": {"negative": [1]}}, "using": "big"}),
+            "positive",
+        ),
+        (
+            json!({"query": {"recommend": {"positive": [1], "strategy": "best_score"}}, "using": "big"}),
+            "best_score",
         ),
     ] {
         let (code, reply) = h.post("/collections/p/points/query", &body).unwrap();

@@ -91,6 +91,72 @@ pub enum QueryKind {
     OrderBy(OrderBy),
     /// Combines the answers of the prefetches.
     Fusion(Fusion),
+    /// Nearest to `avg(positive) + avg(positive) - avg(negative)` (Qdrant's
+    /// `average_vector`), the example points left out.
+    Recommend {
+        positive: Vec<Example>,
+        negative: Vec<Example>,
+    },
+}
+
+/// A recommendation example: a vector, or a stored point's vector.
+#[derive(Clone, Debug)]
+pub enum Example {
+    Vector(Vec<f32>),
+    Point(PointId),
+}
+
+impl Example {
+    fn parse(v: &Value) -> CollectionResult<Example> {
+        match QueryKind::parse(Some(v))? {
+            QueryKind::Vector(v) => Ok(Example::Vector(v)),
+            QueryKind::ById(id) => Ok(Example::Point(id)),
+            _ => Err(CollectionError::bad(format!(
+                "Wrong input: a recommend example is a vector or a point id, not {v}"
+            ))),
+        }
+    }
+}
+
+/// `{"recommend": {…}}`.
+#[derive(Clone, Debug, Deserialize)]
+struct RecommendInput {
+    #[serde(default)]
+    positive: Option<Vec<Value>>,
+    #[serde(default)]
+    negative: Option<Vec<Value>>,
+    strategy: Option<String>,
+}
+
+fn recommend(v: &Value) -> CollectionResult<QueryKind> {
+    let r: RecommendInput = serde_json::from_value(v.clone())
+        .map_err(|e| CollectionError::bad(format!("Wrong input: invalid recommend: {e}")))?;
+    match r.strategy.as_deref() {
+        None | Some("average_vector") => {}
+        Some(s @ ("best_score" | "sum_scores")) => {
+            return Err(CollectionError::Unsupported(format!(
+                "recommend strategy `{s}` is not supported yet (average_vector is)"
+            )))
+        }
+        Some(other) => {
+            return Err(CollectionError::bad(format!(
+                "Wrong input: unknown recommend strategy `{other}`"
+            )))
+        }
+    }
+    let list = |l: Option<Vec<Value>>| -> CollectionResult<Vec<Example>> {
+        l.unwrap_or_default().iter().map(Example::parse).collect()
+    };
+    let positive = list(r.positive)?;
+    if positive.is_empty() {
+        return Err(CollectionError::bad(
+            "Bad request: At least one positive vector ID required with this strategy",
+        ));
+    }
+    Ok(QueryKind::Recommend {
+        positive,
+        negative: list(r.negative)?,
+    })
 }
 
 impl QueryKind {
@@ -135,6 +201,9 @@ impl QueryKind {
                             "Wrong input: unknown fusion {f}: expected \"rrf\" or \"dbsf\""
                         ))),
                     };
+                }
+                if let Some(r) = m.get("recommend") {
+                    return recommend(r);
                 }
                 if let Some(rrf) = m.get("rrf") {
                     let p: RrfParams = serde_json::from_value(rrf.clone()).map_err(|e| {

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod points;
 pub mod prefetch;
 pub mod query;
+pub mod recommend;
 pub mod service;
 pub mod shards;
 pub mod snapshots;

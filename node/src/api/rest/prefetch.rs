@@ -84,7 +84,7 @@ pub fn run<'a>(
     Box::pin(async move {
         let kind = QueryKind::parse(stage.query.as_ref())?;
         let higher_is_better = match &kind {
-            QueryKind::Vector(_) | QueryKind::ById(_) => {
+            QueryKind::Vector(_) | QueryKind::ById(_) | QueryKind::Recommend { .. } => {
                 c.vector_spec(&stage.using)?.distance.higher_is_better()
             }
             _ => true,

@@ -5,6 +5,7 @@ use super::error::ApiResult;
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::points::ReadParams;
 use super::prefetch::{self, Stage};
+use super::recommend;
 use super::AppState;
 use crate::cluster::consistency::Consistency;
 use crate::cluster::router::Router;
@@ -76,6 +77,13 @@ pub(super) async fn plain(
         QueryKind::ById(id) => {
             let v = r.vector_of(c, id, &stage.using).await?;
             r.search(c, search(v, Some(id)), consistency).await
+        }
+        QueryKind::Recommend { positive, negative } => {
+            let (v, ids) =
+                recommend::query_vector(r, c, &stage.using, &positive, &negative).await?;
+            let mut s = search(v, None);
+            s.filter = recommend::without(s.filter, ids);
+            r.search(c, s, consistency).await
         }
         QueryKind::Fusion(_) => Err(CollectionError::bad(
             "Bad request: a fusion query needs `prefetch` (the answers it fuses)",
