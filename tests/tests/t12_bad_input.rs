@@ -218,6 +218,15 @@ fn bad_requests_are_clear_4xx() {
         400,
         "nope",
     );
+    assert_err(
+        h.post(
+            "/collections/b/points/query",
+            &json!({"query": 1, "lookup_from": {"collection": "other"}}),
+        )
+        .unwrap(),
+        400,
+        "lookup_from",
+    );
     assert_err(h.get("/no/such/endpoint").unwrap(), 404, "not found");
 
     // A huge limit is served, not allocated.

@@ -32,6 +32,7 @@ pub struct Stage {
 
 impl Stage {
     pub fn of_request(req: &QueryRequest) -> CollectionResult<Stage> {
+        no_lookup(req.lookup_from.as_ref())?;
         Ok(Stage {
             prefetch: req
                 .prefetch
@@ -49,6 +50,7 @@ impl Stage {
     }
 
     fn of_prefetch(p: Prefetch, parent: Option<&Filter>) -> CollectionResult<Stage> {
+        no_lookup(p.lookup_from.as_ref())?;
         Ok(Stage {
             prefetch: p.prefetch.map(|p| p.into_vec()).unwrap_or_default(),
             query: p.query,
@@ -59,6 +61,16 @@ impl Stage {
             limit: check_limit(p.limit, 10)?,
             offset: 0,
         })
+    }
+}
+
+/// Vectors from another collection are not looked up yet: say so rather than ignore it.
+pub fn no_lookup(v: Option<&Value>) -> CollectionResult<()> {
+    match v {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(CollectionError::Unsupported(
+            "`lookup_from` / `with_lookup` (another collection) is not supported yet".into(),
+        )),
     }
 }
 

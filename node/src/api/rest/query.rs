@@ -151,6 +151,7 @@ pub async fn query_groups(
     JsonBody(req): JsonBody<QueryGroupsRequest>,
 ) -> ApiResult<Response> {
     let c: Arc<Collection> = s.registry.get(&name)?;
+    prefetch::no_lookup(req.with_lookup.as_ref())?;
     let groups_limit = check_limit(req.query.limit, 10)?;
     let group_size = check_limit(req.group_size, 3)?;
     let mut query = req.query.clone();
