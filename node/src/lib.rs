@@ -33,6 +33,8 @@ pub enum NodeError {
     NoP2pListener,
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot recover --snapshot: {0}")]
+    StartSnapshot(#[from] cluster::restore::RestoreError),
 }
 
 /// The node's bound sockets: REST always, p2p in cluster mode.
@@ -138,6 +140,12 @@ pub async fn run(
             std::time::Duration::from_millis(settings.cluster.consensus.tick_period_ms * 10);
         tokio::spawn(cluster::keeper::run(shard_router.clone(), period));
     }
+    cluster::restore::at_start(
+        &shard_router,
+        &settings.start_snapshots,
+        settings.force_snapshot,
+    )
+    .await?;
     let state = AppState {
         registry: registry.clone(),
         metrics: Arc::new(Metrics::default()),

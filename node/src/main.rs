@@ -49,9 +49,9 @@ async fn main() -> anyhow::Result<()> {
     for key in &loaded.ignored_keys {
         tracing::warn!(key = %key, "config key not supported by this node; ignored");
     }
-    if !args.snapshot.is_empty() || args.storage_snapshot.is_some() {
+    if args.storage_snapshot.is_some() {
         tracing::warn!(
-            "--snapshot / --storage-snapshot recovery at start is not supported yet; ignored"
+            "--storage-snapshot (a full storage snapshot) is not supported yet; ignored"
         );
     }
     if !settings.cluster.enabled && (settings.uri.is_some() || settings.bootstrap.is_some()) {

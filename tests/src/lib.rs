@@ -211,6 +211,11 @@ impl Node {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Replaces the flags for the next launch.
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Starts the process again after `kill9` or `stop`.
     pub fn start_again(&mut self) -> Result<()> {
         self.launch()

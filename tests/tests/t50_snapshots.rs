@@ -225,3 +225,64 @@ fn a_lost_shard_is_recovered_from_a_snapshot_on_a_new_peer() -> Result<()> {
     assert_eq!(view.len(), 3);
     Ok(())
 }
+
+#[test]
+fn snapshots_named_at_start_are_recovered() -> Result<()> {
+    let a = Node::start()?;
+    create(&a, "c", sharded(2, 1, 1))?;
+    let (code, body) = upsert(&a, "c", 0..500)?;
+    assert_eq!(code, 200, "{body}");
+    let desc = snapshot(&a, "/collections/c/snapshots");
+    let name = desc["name"].as_str().expect("name");
+    let (code, file) = a
+        .http()
+        .bytes(&format!("/collections/c/snapshots/{name}"))?;
+    assert_eq!(code, 200);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("c.snapshot");
+    std::fs::write(&path, file)?;
+    let flag = format!("{}:restored", path.display());
+
+    // Qdrant's `--snapshot <PATH>:<COLLECTION>`: recovered before the node serves.
+    let mut b = Node::start_with(&[], &["--snapshot", &flag])?;
+    assert_eq!(count(&b, "restored"), 500);
+    assert_eq!(query_in(&b, "restored"), query_in(&a, "c"));
+    // An existing collection is kept unless --force-snapshot.
+    let (code, body) = upsert(&b, "restored", 500..600)?;
+    assert_eq!(code, 200, "{body}");
+    b.stop()?;
+    b.start_again()?;
+    assert_eq!(count(&b, "restored"), 600);
+    assert!(b.log().contains("start snapshot skipped"), "{}", b.log());
+    b.stop()?;
+    b.set_args(&["--snapshot", &flag, "--force-snapshot"]);
+    b.start_again()?;
+    assert_eq!(count(&b, "restored"), 500);
+
+    // A value without a collection name, or a missing file: the start fails and says why.
+    let Err(err) = Node::start_with(&[], &["--snapshot", "no-colon"]) else {
+        panic!("bad flag accepted")
+    };
+    assert!(
+        format!("{err:#}").contains("<PATH>:<COLLECTION_NAME>"),
+        "{err:#}"
+    );
+    let missing = format!("{}:x", dir.path().join("missing.snapshot").display());
+    let Err(err) = Node::start_with(&[], &["--snapshot", &missing]) else {
+        panic!("missing file accepted")
+    };
+    assert!(
+        format!("{err:#}").contains("cannot recover --snapshot"),
+        "{err:#}"
+    );
+    Ok(())
+}
+
+fn query_in(node: &Node, name: &str) -> Value {
+    let body = json!({"query": vector(7), "limit": 5, "with_payload": true});
+    without_versions(post(
+        node,
+        &format!("/collections/{name}/points/query"),
+        body,
+    ))
+}

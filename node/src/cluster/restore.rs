@@ -193,3 +193,26 @@ async fn load(c: &Arc<Collection>, file: &std::path::Path, id: u32) -> Result<()
     .map_err(|e| CollectionError::Task(e.to_string()))??;
     Ok(())
 }
+
+/// Recovers the `--snapshot` collections before the node serves. A collection that exists
+/// is kept (with a warning) unless `force`, which deletes it first.
+pub async fn at_start(
+    router: &Router,
+    snapshots: &[(PathBuf, String)],
+    force: bool,
+) -> Result<(), RestoreError> {
+    for (path, name) in snapshots {
+        if router.registry().get(name).is_ok() {
+            if !force {
+                tracing::warn!(collection = %name, path = %path.display(),
+                    "collection exists; start snapshot skipped (--force-snapshot replaces it)");
+                continue;
+            }
+            let cmd = Command::DeleteCollection { name: name.clone() };
+            router.commit(cmd, TIMEOUT).await?;
+        }
+        let shards = restore(router, name, path.clone(), Priority::Snapshot, None).await?;
+        tracing::info!(collection = %name, path = %path.display(), ?shards, "recovered from a snapshot at start");
+    }
+    Ok(())
+}

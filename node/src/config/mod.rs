@@ -33,6 +33,12 @@ pub struct Settings {
     /// Set from `--bootstrap` / `QDRANT_BOOTSTRAP`.
     #[serde(skip)]
     pub bootstrap: Option<String>,
+    /// Collection snapshots to recover at start (`--snapshot <PATH>:<COLLECTION>`).
+    #[serde(skip)]
+    pub start_snapshots: Vec<(PathBuf, String)>,
+    /// `--force-snapshot`: a start snapshot replaces an existing collection.
+    #[serde(skip)]
+    pub force_snapshot: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +108,8 @@ impl Default for Settings {
             telemetry_disabled: false,
             uri: None,
             bootstrap: None,
+            start_snapshots: Vec::new(),
+            force_snapshot: false,
         }
     }
 }
@@ -198,13 +206,33 @@ impl Settings {
                 .map_err(ConfigError::Load)?;
         settings.uri = args.uri.clone();
         settings.bootstrap = args.bootstrap.clone();
+        settings.start_snapshots = args
+            .snapshot
+            .iter()
+            .map(|v| start_snapshot(v))
+            .collect::<Result<_, _>>()?;
+        settings.force_snapshot = args.force_snapshot;
         settings.validate()?;
         Ok(Loaded {
             settings,
             ignored_keys,
         })
     }
+}
 
+/// `<PATH>:<COLLECTION>` of `--snapshot` (split at the last colon).
+fn start_snapshot(v: &str) -> Result<(PathBuf, String), ConfigError> {
+    match v.rsplit_once(':') {
+        Some((path, name)) if !path.is_empty() && !name.is_empty() => {
+            Ok((PathBuf::from(path), name.to_string()))
+        }
+        _ => Err(ConfigError::Invalid(format!(
+            "--snapshot `{v}`: expected <PATH>:<COLLECTION_NAME>"
+        ))),
+    }
+}
+
+impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let level = self.log_level.to_ascii_lowercase();
         let known = ["trace", "debug", "info", "warn", "error", "off"];
