@@ -198,11 +198,27 @@ fn hnsw_index_builds_in_background_and_keeps_recall() {
         &json!({"field_name": "group", "field_schema": {"type": "keyword"}}),
     )
     .unwrap());
+    // While points wait for the graph, the indexing shows as a running optimization.
+    let opt = ok(h.get("/collections/h/optimizations").unwrap());
+    for run in opt["running"].as_array().unwrap() {
+        let p = &run["progress"];
+        assert!(p["done"].as_u64() < p["total"].as_u64(), "{opt}");
+        assert_eq!(p["total"], 8000, "{opt}");
+        assert_eq!(run["segments"][0]["points_count"], 8000, "{opt}");
+    }
     let info = wait_for("index to be built", Duration::from_secs(120), || {
         let info = ok(h.get("/collections/h").unwrap());
         (info["status"] == "green").then_some(info)
     })
     .unwrap();
+    let opt = ok(h
+        .get("/collections/h/optimizations?with=idle_segments,queued")
+        .unwrap());
+    assert_eq!(opt["running"], json!([]), "{opt}");
+    assert_eq!(opt["summary"]["idle_segments"], 1, "{opt}");
+    assert_eq!(opt["idle_segments"][0]["points_count"], 8000, "{opt}");
+    assert_eq!(opt["queued"], json!([]), "{opt}");
+    assert!(opt.get("completed").is_none(), "{opt}");
     assert!(info["indexed_vectors_count"].as_u64().unwrap() >= 8000);
     assert_eq!(info["payload_schema"]["group"]["data_type"], "keyword");
     assert_eq!(info["payload_schema"]["group"]["points"], 8000);

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod matrix;
 pub mod metrics;
+pub mod optimizations;
 pub mod points;
 pub mod prefetch;
 pub mod query;
@@ -65,6 +66,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
                 .delete(collections::delete),
         )
         .route(&format!("{c}/exists"), get(collections::exists))
+        .route(&format!("{c}/optimizations"), get(optimizations::get))
         .route(
             &format!("{c}/cluster"),
             get(shards::collection_cluster).post(shards::update_collection_cluster),
