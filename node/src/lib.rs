@@ -140,6 +140,14 @@ pub async fn run(
             std::time::Duration::from_millis(settings.cluster.consensus.tick_period_ms * 10);
         tokio::spawn(cluster::keeper::run(shard_router.clone(), period));
     }
+    if let Some(file) = &settings.start_storage_snapshot {
+        let work = settings
+            .storage
+            .snapshots_path
+            .join(".storage-snapshot-recovery");
+        cluster::restore::storage_at_start(&shard_router, file, &work, settings.force_snapshot)
+            .await?;
+    }
     cluster::restore::at_start(
         &shard_router,
         &settings.start_snapshots,

@@ -49,11 +49,6 @@ async fn main() -> anyhow::Result<()> {
     for key in &loaded.ignored_keys {
         tracing::warn!(key = %key, "config key not supported by this node; ignored");
     }
-    if args.storage_snapshot.is_some() {
-        tracing::warn!(
-            "--storage-snapshot (a full storage snapshot) is not supported yet; ignored"
-        );
-    }
     if !settings.cluster.enabled && (settings.uri.is_some() || settings.bootstrap.is_some()) {
         tracing::warn!("--uri / --bootstrap only take effect with cluster.enabled=true");
     }

@@ -286,3 +286,55 @@ fn query_in(node: &Node, name: &str) -> Value {
         body,
     ))
 }
+
+#[test]
+fn full_storage_snapshots_round_trip() -> Result<()> {
+    let a = Node::start()?;
+    create(&a, "c", sharded(2, 1, 1))?;
+    create(&a, "d", sharded(1, 1, 1))?;
+    assert_eq!(upsert(&a, "c", 0..300)?.0, 200);
+    assert_eq!(upsert(&a, "d", 0..50)?.0, 200);
+    let alias =
+        json!({"actions": [{"create_alias": {"collection_name": "d", "alias_name": "da"}}]});
+    assert_eq!(a.http().post("/collections/aliases", &alias)?.0, 200);
+
+    let desc = snapshot(&a, "/snapshots");
+    let name = desc["name"].as_str().expect("name").to_string();
+    let listed = a.http().get("/snapshots")?.1;
+    assert_eq!(listed["result"][0]["name"], name.as_str(), "{listed}");
+    assert_eq!(
+        listed["result"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let (code, file) = a.http().bytes(&format!("/snapshots/{name}"))?;
+    assert_eq!(
+        (code, file.len() as u64),
+        (200, desc["size"].as_u64().unwrap())
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("full.snapshot");
+    std::fs::write(&path, &file)?;
+
+    // `--storage-snapshot` brings back every collection and alias before the node serves.
+    let b = Node::start_with(&[], &["--storage-snapshot", path.to_str().unwrap()])?;
+    assert_eq!(count(&b, "c"), 300);
+    assert_eq!(count(&b, "d"), 50);
+    assert_eq!(count(&b, "da"), 50);
+    assert_eq!(query_in(&b, "c"), query_in(&a, "c"));
+
+    // A truncated file fails the start and says why.
+    let cut = dir.path().join("cut.snapshot");
+    std::fs::write(&cut, &file[..file.len() / 2])?;
+    let Err(err) = Node::start_with(&[], &["--storage-snapshot", cut.to_str().unwrap()]) else {
+        panic!("truncated storage snapshot accepted")
+    };
+    assert!(format!("{err:#}").contains("cannot recover"), "{err:#}");
+
+    let path = format!("/snapshots/{name}");
+    let (code, body) = a.http().delete(&path)?;
+    assert_eq!((code, &body["result"]), (200, &json!(true)), "{body}");
+    assert_eq!(a.http().delete(&path)?.0, 404);
+    assert_eq!(a.http().get("/snapshots")?.1["result"], json!([]));
+    Ok(())
+}

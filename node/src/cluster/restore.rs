@@ -5,12 +5,14 @@
 
 use super::router::{CommitError, Router};
 use crate::collection::ops::ShardOp;
+use crate::collection::registry::AliasAction;
 use crate::collection::replicas::{Layout, LayoutChange, ReplicaState};
 use crate::collection::{Collection, CollectionError};
 use crate::consensus::Command;
 use crate::snapshot::format::{self, Manifest, SnapshotError};
+use crate::snapshot::full;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,6 +193,60 @@ async fn load(c: &Arc<Collection>, file: &std::path::Path, id: u32) -> Result<()
     })
     .await
     .map_err(|e| CollectionError::Task(e.to_string()))??;
+    Ok(())
+}
+
+/// Recovers every collection (then the aliases) of a full storage snapshot before the node
+/// serves, as `at_start` does for one collection; `work` holds the unpacked files meanwhile.
+pub async fn storage_at_start(
+    router: &Router,
+    file: &Path,
+    work: &Path,
+    force: bool,
+) -> Result<(), RestoreError> {
+    std::fs::create_dir_all(work).map_err(SnapshotError::from)?;
+    let (f, w) = (file.to_path_buf(), work.to_path_buf());
+    let unpacked = tokio::task::spawn_blocking(move || full::unpack(&f, &w))
+        .await
+        .map_err(|e| CollectionError::Task(e.to_string()))?;
+    let done = match unpacked {
+        Ok((index, files)) => {
+            let list: Vec<(PathBuf, String)> = files.into_iter().zip(index.collections).collect();
+            match at_start(router, &list, force).await {
+                Ok(()) => restore_aliases(router, index.aliases).await,
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    let _ = std::fs::remove_dir_all(work);
+    done
+}
+
+/// Creates the snapshot's aliases that do not exist here yet.
+async fn restore_aliases(
+    router: &Router,
+    aliases: std::collections::BTreeMap<String, String>,
+) -> Result<(), RestoreError> {
+    let known: std::collections::BTreeSet<String> = router
+        .registry()
+        .aliases()
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    let actions: Vec<AliasAction> = aliases
+        .into_iter()
+        .filter(|(alias, _)| !known.contains(alias))
+        .map(|(alias_name, collection_name)| AliasAction::CreateAlias {
+            collection_name,
+            alias_name,
+        })
+        .collect();
+    if !actions.is_empty() {
+        router
+            .commit(Command::ChangeAliases { actions }, TIMEOUT)
+            .await?;
+    }
     Ok(())
 }
 

@@ -36,6 +36,9 @@ pub struct Settings {
     /// Collection snapshots to recover at start (`--snapshot <PATH>:<COLLECTION>`).
     #[serde(skip)]
     pub start_snapshots: Vec<(PathBuf, String)>,
+    /// A full storage snapshot to recover at start (`--storage-snapshot <PATH>`).
+    #[serde(skip)]
+    pub start_storage_snapshot: Option<PathBuf>,
     /// `--force-snapshot`: a start snapshot replaces an existing collection.
     #[serde(skip)]
     pub force_snapshot: bool,
@@ -109,6 +112,7 @@ impl Default for Settings {
             uri: None,
             bootstrap: None,
             start_snapshots: Vec::new(),
+            start_storage_snapshot: None,
             force_snapshot: false,
         }
     }
@@ -212,6 +216,7 @@ impl Settings {
             .map(|v| start_snapshot(v))
             .collect::<Result<_, _>>()?;
         settings.force_snapshot = args.force_snapshot;
+        settings.start_storage_snapshot = args.storage_snapshot.as_ref().map(PathBuf::from);
         settings.validate()?;
         Ok(Loaded {
             settings,

@@ -50,7 +50,11 @@ pub fn file_checksum(path: &Path) -> Result<String, SnapshotError> {
     Ok(hex(h.finalize()))
 }
 
-fn append(tar: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) -> std::io::Result<()> {
+pub(super) fn append(
+    tar: &mut tar::Builder<impl Write>,
+    name: &str,
+    data: &[u8],
+) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(0o644);
@@ -92,17 +96,28 @@ pub fn write(c: &Collection, shards: &[u32], path: &Path) -> Result<(), Snapshot
         payload_schema: c.payload_schema(),
         shards: sums,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-    append(&mut tar, MANIFEST, &json)?;
+    finish(tar, MANIFEST, &manifest, &tmp, path)
+}
+
+/// Appends `last` as JSON entry `name`, syncs the file and renames `tmp` to `path`.
+pub(super) fn finish(
+    mut tar: tar::Builder<std::io::BufWriter<std::fs::File>>,
+    name: &str,
+    last: &impl Serialize,
+    tmp: &Path,
+    path: &Path,
+) -> Result<(), SnapshotError> {
+    let json = serde_json::to_vec_pretty(last).map_err(std::io::Error::other)?;
+    append(&mut tar, name, &json)?;
     let mut w = tar.into_inner()?;
     w.flush()?;
     w.get_ref().sync_all()?;
     drop(w);
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(tmp, path)?;
     Ok(())
 }
 
-fn corrupt(e: impl std::fmt::Display) -> SnapshotError {
+pub(super) fn corrupt(e: impl std::fmt::Display) -> SnapshotError {
     SnapshotError::Corrupt(e.to_string())
 }
 

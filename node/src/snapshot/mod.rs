@@ -3,6 +3,7 @@
 //! `cluster/restore.rs`.
 
 pub mod format;
+pub mod full;
 
 use crate::collection::Collection;
 use format::SnapshotError;
@@ -88,7 +89,7 @@ pub fn list(dir: &Path) -> Vec<Description> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "snapshot"))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "snapshot"))
         .filter_map(|p| describe(&p))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

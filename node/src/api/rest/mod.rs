@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod collections;
 pub mod error;
 pub mod extract;
+pub mod full_snapshots;
 pub mod matrix;
 pub mod metrics;
 pub mod optimizations;
@@ -58,6 +59,14 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/collections", get(collections::list))
         .route("/collections/aliases", post(collections::change_aliases))
         .route("/aliases", get(collections::all_aliases))
+        .route(
+            "/snapshots",
+            get(full_snapshots::list).post(full_snapshots::create),
+        )
+        .route(
+            "/snapshots/{snapshot_name}",
+            get(full_snapshots::download).delete(full_snapshots::delete),
+        )
         .route(
             c,
             get(collections::get)

@@ -70,9 +70,14 @@ pub async fn download_snapshot(
     let file = p.file()?;
     snapshot::check_name(&file)?;
     let path = dir(&s, &name, p.shard_id).join(&file);
-    let f = tokio::fs::File::open(&path)
+    send_file(&path, &file, &format!("snapshot {file} of {name}")).await
+}
+
+/// Streams a snapshot file as a download; 404 naming `what` when it is not there.
+pub(super) async fn send_file(path: &Path, file: &str, what: &str) -> ApiResult<Response> {
+    let f = tokio::fs::File::open(path)
         .await
-        .map_err(|_| ApiError::NotFound(format!("Not found: snapshot {file} of {name}")))?;
+        .map_err(|_| ApiError::NotFound(format!("Not found: {what}")))?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
     let disposition = format!("attachment; filename=\"{file}\"");
     Ok((
