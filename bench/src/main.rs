@@ -2,6 +2,7 @@
 //! Qdrant-compatible server over REST with the same data and queries.
 
 mod data;
+mod kinds;
 mod rest;
 mod stats;
 

@@ -161,5 +161,5 @@ pub fn run(
         }
         stats::print_runs(&format!("REST, {threads} client thread(s):"), &runs);
     }
-    Ok(())
+    crate::kinds::run(&c, &base, queries, data.len())
 }
