@@ -3,7 +3,8 @@
 # with an admin token; with CONTROLPLANE_CONTROLLERS set, also kube-controller-manager
 # running those controllers. Usage: tests/controlplane/start.sh BIN_DIR WORK_DIR
 # Prints `KUBECONFIG=<path>` once the API server is ready; the servers stop when this
-# script's process group is killed, and on their own after $CONTROLPLANE_TTL seconds.
+# script's process group is killed (`timeout --foreground` keeps them in it), and on their own
+# after $CONTROLPLANE_TTL seconds.
 # etcd skips fsync (test data only): slow disks and busy CPUs otherwise time requests out.
 set -euo pipefail
 bin=$1
@@ -16,12 +17,12 @@ openssl genrsa -out "$work/sa.key" 2048 2>/dev/null
 openssl rsa -in "$work/sa.key" -pubout -out "$work/sa.pub" 2>/dev/null
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 echo "$token,admin,admin,system:masters" > "$work/tokens.csv"
-timeout "$ttl" "$bin/etcd" --data-dir "$work/etcd" --name test \
+timeout --foreground "$ttl" "$bin/etcd" --data-dir "$work/etcd" --name test \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
   --initial-cluster "test=http://127.0.0.1:$peer_port" --log-level warn \
   --unsafe-no-fsync > "$work/etcd.log" 2>&1 &
-timeout "$ttl" "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+timeout --foreground "$ttl" "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$work/certs" \
   --token-auth-file "$work/tokens.csv" --authorization-mode RBAC \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$work/sa.pub" \
@@ -48,7 +49,7 @@ for _ in $(seq 1 600); do
   if curl -sk -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz" 2>/dev/null | grep -q '^ok$'; then
     if [ -n "${CONTROLPLANE_CONTROLLERS:-}" ]; then
       # Only the named controllers (e.g. `statefulset`): no scheduler and no kubelet run here.
-      timeout "$ttl" "$bin/kube-controller-manager" --kubeconfig "$work/kubeconfig" \
+      timeout --foreground "$ttl" "$bin/kube-controller-manager" --kubeconfig "$work/kubeconfig" \
         --controllers "$CONTROLPLANE_CONTROLLERS" --leader-elect=false --secure-port 0 \
         > "$work/controller-manager.log" 2>&1 &
     fi
