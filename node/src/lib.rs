@@ -164,6 +164,7 @@ pub async fn run(
         router: shard_router,
         snapshots_path: settings.storage.snapshots_path.clone(),
         collection_defaults: settings.storage.collection.clone(),
+        issues: Default::default(),
     };
     let keys = Keys {
         full: settings.service.api_key.clone(),

@@ -178,6 +178,43 @@ fn exact_search_equals_brute_force_with_filters_and_offsets() {
         )
         .unwrap());
     assert_eq!(legacy[0]["id"], 7);
+
+    // Filters on unindexed keys of a collection this size are reported, with the fix.
+    let issue_ids = |h: &Http| -> Vec<String> {
+        ok(h.get("/issues").unwrap())["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        issue_ids(&h),
+        vec!["UNINDEXED_FIELD/e/group", "UNINDEXED_FIELD/e/num"]
+    );
+    let issues = ok(h.get("/issues").unwrap());
+    let action = &issues["issues"][0]["solution"]["immediate_choice"]["action"];
+    assert_eq!(action["uri"], "/collections/e/index");
+    assert_eq!(
+        action["body"],
+        json!({"field_name": "group", "field_schema": "keyword"})
+    );
+    assert_eq!(
+        issues["issues"][1]["solution"]["immediate_choice"]["action"]["body"]["field_schema"],
+        "float"
+    );
+    // Taking the fix solves the issue; DELETE clears the rest.
+    ok(h.put(
+        "/collections/e/index?wait=true",
+        &json!({"field_name": "group", "field_schema": "keyword"}),
+    )
+    .unwrap());
+    let f =
+        json!({"filter": {"must": [{"key": "group", "match": {"value": "g1"}}]}, "exact": true});
+    ok(h.post("/collections/e/points/count", &f).unwrap());
+    assert_eq!(issue_ids(&h), vec!["UNINDEXED_FIELD/e/num"]);
+    assert_eq!(ok(h.delete("/issues").unwrap()), json!(true));
+    assert!(issue_ids(&h).is_empty());
 }
 
 #[test]

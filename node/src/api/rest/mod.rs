@@ -7,6 +7,7 @@ pub mod collections;
 pub mod error;
 pub mod extract;
 pub mod full_snapshots;
+pub mod issues;
 pub mod matrix;
 pub mod metrics;
 pub mod optimizations;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub snapshots_path: std::path::PathBuf,
     /// `storage.collection` from the config.
     pub collection_defaults: crate::config::CollectionDefaults,
+    /// What `GET /issues` reports.
+    pub issues: Arc<issues::Issues>,
 }
 
 pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Router {
@@ -53,6 +56,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/telemetry", get(service::telemetry))
+        .route("/issues", get(issues::get).delete(issues::delete))
         .route("/cluster", get(cluster::status))
         .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))
         .route("/cluster/unreachable", get(cluster::unreachable))

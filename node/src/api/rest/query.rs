@@ -111,6 +111,7 @@ pub async fn query(
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    s.issues.check(&c, req.filter.as_ref());
     let points = run_query(&s.router, &c, &req, q.consistency).await?;
     Ok(ok(t, json!({"points": points})))
 }
@@ -123,6 +124,9 @@ pub async fn query_batch(
     JsonBody(req): JsonBody<QueryBatchRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    for one in &req.searches {
+        s.issues.check(&c, one.filter.as_ref());
+    }
     let runs = req
         .searches
         .iter()
@@ -151,6 +155,7 @@ pub async fn query_groups(
     JsonBody(req): JsonBody<QueryGroupsRequest>,
 ) -> ApiResult<Response> {
     let c: Arc<Collection> = s.registry.get(&name)?;
+    s.issues.check(&c, req.query.filter.as_ref());
     prefetch::no_lookup(req.with_lookup.as_ref())?;
     let groups_limit = check_limit(req.query.limit, 10)?;
     let group_size = check_limit(req.group_size, 3)?;
@@ -203,6 +208,7 @@ pub async fn scroll(
     JsonBody(req): JsonBody<ScrollRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    s.issues.check(&c, req.filter.as_ref());
     let limit = check_limit(req.limit, 10)?;
     let ordered = req.order_by.is_some();
     let page = Scroll {
@@ -231,6 +237,7 @@ pub async fn count(
     JsonBody(req): JsonBody<CountRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    s.issues.check(&c, req.filter.as_ref());
     let n = s.router.count(&c, req.filter, q.consistency).await?;
     Ok(ok(t, json!({"count": n})))
 }
@@ -244,6 +251,7 @@ pub async fn facet(
     JsonBody(req): JsonBody<FacetRequest>,
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
+    s.issues.check(&c, req.filter.as_ref());
     let limit = check_limit(req.limit, 10)?;
     let kind = c
         .payload_schema()
