@@ -228,6 +228,17 @@ fn bad_requests_are_clear_4xx() {
         "lookup_from",
     );
     assert_err(h.get("/no/such/endpoint").unwrap(), 404, "not found");
+    // Single node: cluster telemetry lists the collections, the cluster is disabled.
+    let (code, t) = h.get("/cluster/telemetry").unwrap();
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["result"]["cluster"]["enabled"], false, "{t}");
+    assert_eq!(
+        t["result"]["collections"]["b"]["shards"][0]["replicas"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{t}"
+    );
 
     // A huge limit is served, not allocated.
     let (s, v) = h

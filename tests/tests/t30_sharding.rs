@@ -287,3 +287,61 @@ fn seed_python_examples_run_with_qdrant_client() -> Result<()> {
     assert!(stdout.contains("seed examples passed"), "{stdout}");
     Ok(())
 }
+
+#[test]
+fn cluster_telemetry_shows_every_peer_and_replica() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "c", sharded(3, 2, 1))?;
+    let (code, body) = upsert(&c.nodes[0], "c", 0..300)?;
+    assert_eq!(code, 200, "{body}");
+    let telemetry = |n: &Node| -> Value {
+        let (code, body) = n.http().get("/cluster/telemetry").expect("telemetry");
+        assert_eq!(code, 200, "{body}");
+        body["result"].clone()
+    };
+    let t = telemetry(&c.nodes[1]);
+    let peers = t["cluster"]["peers"].as_object().expect("peers");
+    assert_eq!(peers.len(), 3, "{t}");
+    assert!(peers.values().all(|p| p["responsive"] == true), "{t}");
+    let leaders = peers
+        .values()
+        .filter(|p| p["details"]["role"] == "Leader")
+        .count();
+    assert_eq!(leaders, 1, "{t}");
+    let terms: BTreeSet<String> = peers
+        .values()
+        .map(|p| p["details"]["term"].to_string())
+        .collect();
+    assert_eq!(terms.len(), 1, "{t}");
+    let shards = t["collections"]["c"]["shards"].as_array().expect("shards");
+    assert_eq!(shards.len(), 3, "{t}");
+    for s in shards {
+        let replicas = s["replicas"].as_array().unwrap();
+        assert_eq!(replicas.len(), 2, "{s}");
+        assert!(replicas.iter().all(|r| r["state"] == "Active"), "{s}");
+    }
+    // Points are counted for the replicas held by the peer asked.
+    let me = c.nodes[1].http().get("/cluster")?.1["result"]["peer_id"].clone();
+    let local: u64 = shards
+        .iter()
+        .flat_map(|s| s["replicas"].as_array().unwrap().iter())
+        .filter(|r| r["peer_id"] == me)
+        .map(|r| r["num_points"].as_u64().expect("local replica counted"))
+        .sum();
+    let held: u64 = cluster_info(&c.nodes[1], "c")["local_shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(local, held);
+    assert!(held > 0);
+
+    // A killed peer is reported unresponsive, without details.
+    let gone = c.nodes[2].http().get("/cluster")?.1["result"]["peer_id"].to_string();
+    c.nodes[2].kill9()?;
+    let t = telemetry(&c.nodes[0]);
+    assert_eq!(t["cluster"]["peers"][&gone]["responsive"], false, "{t}");
+    assert!(t["cluster"]["peers"][&gone]["details"].is_null(), "{t}");
+    Ok(())
+}

@@ -172,4 +172,20 @@ impl Remote {
             .map_err(|s| status_error(peer, s))?;
         Ok(reply.into_inner().applied)
     }
+
+    /// The peer's consensus status (as its `GET /cluster` shows it).
+    pub async fn status(
+        &self,
+        peer: u64,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, RemoteError> {
+        let reply = self
+            .client(peer, uri)?
+            .health(self.request(HealthRequest {}, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        serde_json::from_slice(&reply.into_inner().status_json)
+            .map_err(|e| RemoteError::Unreachable(peer, format!("bad status reply: {e}")))
+    }
 }

@@ -91,6 +91,7 @@ impl proto::p2p::shards_server::Shards for ShardsService {
         Ok(Response::new(HealthReply {
             applied: self.consensus.applied_index(),
             peer_id: self.consensus.id(),
+            status_json: serde_json::to_vec(&self.consensus.status()).unwrap_or_default(),
         }))
     }
 }
