@@ -211,6 +211,15 @@ fn bad_requests_are_clear_4xx() {
     );
     assert_err(
         h.post(
+            "/collections/b/points/search/matrix/pairs",
+            &json!({"sample": 1_000_000_000_000u64}),
+        )
+        .unwrap(),
+        400,
+        "too large",
+    );
+    assert_err(
+        h.post(
             "/collections/b/points/search/matrix/offsets",
             &json!({"using": "nope"}),
         )

@@ -13,6 +13,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// Largest `sample`: 10,000² distances take seconds on one core.
+const MAX_SAMPLE: usize = 10_000;
+
 #[derive(Debug, Deserialize)]
 pub struct MatrixRequest {
     pub filter: Option<Filter>,
@@ -33,6 +36,13 @@ async fn matrix(
     if sample < 2 {
         return Err(CollectionError::bad(format!(
             "Validation error in JSON body: [sample: value {sample} invalid, must be 2 or larger]"
+        ))
+        .into());
+    }
+    // The matrix costs sample² distances on the peer asked: bound it rather than stall.
+    if sample > MAX_SAMPLE {
+        return Err(CollectionError::bad(format!(
+            "Bad request: sample {sample} is too large: at most {MAX_SAMPLE} points"
         ))
         .into());
     }
