@@ -6,7 +6,7 @@ use crate::collection::ops::ShardOp;
 use crate::consensus::network;
 use parking_lot::Mutex;
 use proto::p2p::shards_client::ShardsClient;
-use proto::p2p::{HealthRequest, ShardRead, ShardUpdate};
+use proto::p2p::{HealthReply, HealthRequest, ShardRead, ShardUpdate};
 use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -158,6 +158,22 @@ impl Remote {
             .map_err(|e| RemoteError::Failed(peer, format!("bad read reply: {e}")))
     }
 
+    async fn health_reply(
+        &self,
+        peer: u64,
+        uri: &str,
+        with_status: bool,
+        timeout: Duration,
+    ) -> Result<HealthReply, RemoteError> {
+        let msg = HealthRequest { with_status };
+        let reply = self
+            .client(peer, uri)?
+            .health(self.request(msg, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        Ok(reply.into_inner())
+    }
+
     /// The peer's applied Raft index, if it answers within `timeout`.
     pub async fn health(
         &self,
@@ -165,12 +181,7 @@ impl Remote {
         uri: &str,
         timeout: Duration,
     ) -> Result<u64, RemoteError> {
-        let reply = self
-            .client(peer, uri)?
-            .health(self.request(HealthRequest {}, timeout))
-            .await
-            .map_err(|s| status_error(peer, s))?;
-        Ok(reply.into_inner().applied)
+        Ok(self.health_reply(peer, uri, false, timeout).await?.applied)
     }
 
     /// The peer's consensus status (as its `GET /cluster` shows it).
@@ -180,12 +191,8 @@ impl Remote {
         uri: &str,
         timeout: Duration,
     ) -> Result<serde_json::Value, RemoteError> {
-        let reply = self
-            .client(peer, uri)?
-            .health(self.request(HealthRequest {}, timeout))
-            .await
-            .map_err(|s| status_error(peer, s))?;
-        serde_json::from_slice(&reply.into_inner().status_json)
+        let reply = self.health_reply(peer, uri, true, timeout).await?;
+        serde_json::from_slice(&reply.status_json)
             .map_err(|e| RemoteError::Unreachable(peer, format!("bad status reply: {e}")))
     }
 }

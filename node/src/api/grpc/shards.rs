@@ -87,11 +87,14 @@ impl proto::p2p::shards_server::Shards for ShardsService {
         Ok(Response::new(ShardReadReply { result_json }))
     }
 
-    async fn health(&self, _req: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+    async fn health(&self, req: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
         Ok(Response::new(HealthReply {
             applied: self.consensus.applied_index(),
             peer_id: self.consensus.id(),
-            status_json: serde_json::to_vec(&self.consensus.status()).unwrap_or_default(),
+            status_json: match req.into_inner().with_status {
+                true => serde_json::to_vec(&self.consensus.status()).unwrap_or_default(),
+                false => Vec::new(),
+            },
         }))
     }
 }
