@@ -3,8 +3,8 @@
 //! (`cluster/restore.rs::storage_at_start`) recovers each collection from its own file, whose
 //! checksums are checked as for any collection snapshot.
 
-use super::format::{corrupt, finish, SnapshotError};
-use super::{checksum_path, describe, Description};
+use super::format::{self, corrupt, finish, SnapshotError};
+use super::{local_ids, seal, Description};
 use crate::collection::Registry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,8 +32,7 @@ pub fn create(registry: &Registry, root: &Path) -> Result<Description, SnapshotE
     let made = write(registry, &work, &path);
     let _ = std::fs::remove_dir_all(&work);
     made?;
-    std::fs::write(checksum_path(&path), super::format::file_checksum(&path)?)?;
-    describe(&path).ok_or_else(|| corrupt("snapshot vanished"))
+    seal(&path)
 }
 
 fn write(registry: &Registry, work: &Path, path: &Path) -> Result<(), SnapshotError> {
@@ -41,8 +40,9 @@ fn write(registry: &Registry, work: &Path, path: &Path) -> Result<(), SnapshotEr
     let mut tar = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(&tmp)?));
     let mut collections = Vec::new();
     for (i, c) in registry.all().iter().enumerate() {
-        let one = super::create(c, work, None)?;
-        let file = work.join(&one.name);
+        // Written without the checksum file of a standalone snapshot: the folder is temporary.
+        let file = work.join(format!("{i}.snapshot"));
+        format::write(c, &local_ids(c), &file)?;
         tar.append_path_with_name(&file, format!("collections/{i}.snapshot"))?;
         std::fs::remove_file(&file)?;
         collections.push(c.name.clone());

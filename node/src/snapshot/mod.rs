@@ -76,10 +76,20 @@ pub fn create(
     let stamp = chrono::Utc::now().format("%Y-%m-%d-%H-%M-%S%.3f");
     let name = format!("{}-{}-{stamp}.snapshot", c.name, c.local_peer);
     let path = dir.join(&name);
-    let shards = shards.unwrap_or_else(|| c.local_shards().iter().map(|s| s.id).collect());
+    let shards = shards.unwrap_or_else(|| local_ids(c));
     format::write(c, &shards, &path)?;
-    std::fs::write(checksum_path(&path), format::file_checksum(&path)?)?;
-    describe(&path).ok_or_else(|| SnapshotError::Corrupt("snapshot vanished".into()))
+    seal(&path)
+}
+
+/// Ids of the shards this peer holds.
+fn local_ids(c: &Collection) -> Vec<u32> {
+    c.local_shards().iter().map(|s| s.id).collect()
+}
+
+/// Writes the checksum file beside a finished snapshot; returns its description.
+fn seal(path: &Path) -> Result<Description, SnapshotError> {
+    std::fs::write(checksum_path(path), format::file_checksum(path)?)?;
+    describe(path).ok_or_else(|| SnapshotError::Corrupt("snapshot vanished".into()))
 }
 
 /// Snapshots in `dir`, by name.
