@@ -10,7 +10,7 @@ use crate::collection::local_read::{
 use crate::collection::query::{Record, ScoredPoint};
 use crate::collection::sample::{smallest, Sampled};
 use crate::collection::{Collection, CollectionError, CollectionResult};
-use crate::segment::facet::{sort_hits as sort_facets, FacetValue};
+use crate::segment::facet::{add_counts, sort_hits as sort_facets, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{VectorOutput, WithPayload, WithVector};
@@ -167,11 +167,10 @@ impl Router {
         let mut best: HashMap<FacetValue, usize> = HashMap::new();
         for round in rounds {
             let mut sums: HashMap<FacetValue, usize> = HashMap::new();
-            for (v, n) in round.into_iter().flat_map(|r| match r {
-                ReadReply::Facets(f) => f,
-                _ => Vec::new(),
-            }) {
-                *sums.entry(v).or_default() += n;
+            for r in round {
+                if let ReadReply::Facets(f) = r {
+                    add_counts(&mut sums, f);
+                }
             }
             for (v, n) in sums {
                 let slot = best.entry(v).or_default();

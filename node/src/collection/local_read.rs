@@ -10,7 +10,7 @@ use super::sample::Sampled;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
 use crate::segment::engine::SearchRequest;
-use crate::segment::facet::FacetValue;
+use crate::segment::facet::{add_counts, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
@@ -292,9 +292,10 @@ impl Collection {
             ReadRequest::Facet { key, kind, filter } => {
                 let mut counts: HashMap<FacetValue, usize> = HashMap::new();
                 for shard in self.pick(shards)? {
-                    for (v, n) in shard.segment().facet(key, *kind, filter.as_ref()) {
-                        *counts.entry(v).or_default() += n;
-                    }
+                    add_counts(
+                        &mut counts,
+                        shard.segment().facet(key, *kind, filter.as_ref()),
+                    );
                 }
                 ReadReply::Facets(counts.into_iter().collect())
             }

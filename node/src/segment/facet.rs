@@ -39,6 +39,16 @@ pub fn facetable(kind: FieldType) -> bool {
     )
 }
 
+/// Adds the counts of `more` to `into` (shards of one peer, peers of one round).
+pub fn add_counts(
+    into: &mut HashMap<FacetValue, usize>,
+    more: impl IntoIterator<Item = (FacetValue, usize)>,
+) {
+    for (v, n) in more {
+        *into.entry(v).or_default() += n;
+    }
+}
+
 /// Orders facet hits as Qdrant does: most points first, then by value.
 pub fn sort_hits(hits: &mut [(FacetValue, usize)]) {
     hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

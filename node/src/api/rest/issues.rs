@@ -33,17 +33,19 @@ impl Issues {
             None => true,
         });
         let Some(f) = filter else { return };
-        if c.points_count() < UNINDEXED_AFTER {
+        let mut unindexed = BTreeMap::new();
+        fields(f, &mut |fc| {
+            if !schema.contains_key(&fc.key) {
+                unindexed
+                    .entry(fc.key.clone())
+                    .or_insert_with(|| schema_for(fc));
+            }
+        });
+        // Counting points is left for when a key lacks an index.
+        if unindexed.is_empty() || c.points_count() < UNINDEXED_AFTER {
             return;
         }
-        let mut keys = BTreeMap::new();
-        fields(f, &mut |fc| {
-            keys.entry(fc.key.clone()).or_insert_with(|| schema_for(fc));
-        });
-        for (key, schema_type) in keys {
-            if schema.contains_key(&key) {
-                continue;
-            }
+        for (key, schema_type) in unindexed {
             let id = format!("{prefix}{key}");
             open.entry(id.clone())
                 .or_insert_with(|| issue(&id, &c.name, &key, schema_type));
