@@ -206,19 +206,15 @@ pub async fn storage_at_start(
 ) -> Result<(), RestoreError> {
     std::fs::create_dir_all(work).map_err(SnapshotError::from)?;
     let (f, w) = (file.to_path_buf(), work.to_path_buf());
-    let unpacked = tokio::task::spawn_blocking(move || full::unpack(&f, &w))
-        .await
-        .map_err(|e| CollectionError::Task(e.to_string()))?;
-    let done = match unpacked {
-        Ok((index, files)) => {
-            let list: Vec<(PathBuf, String)> = files.into_iter().zip(index.collections).collect();
-            match at_start(router, &list, force).await {
-                Ok(()) => restore_aliases(router, index.aliases).await,
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e.into()),
-    };
+    let done = async {
+        let (index, files) = tokio::task::spawn_blocking(move || full::unpack(&f, &w))
+            .await
+            .map_err(|e| CollectionError::Task(e.to_string()))??;
+        let list: Vec<(PathBuf, String)> = files.into_iter().zip(index.collections).collect();
+        at_start(router, &list, force).await?;
+        restore_aliases(router, index.aliases).await
+    }
+    .await;
     let _ = std::fs::remove_dir_all(work);
     done
 }
