@@ -141,10 +141,8 @@ pub fn run<'a>(
         params.exact = true;
         let inner = Stage {
             prefetch: Vec::new(),
-            filter: both(Some(&among), stage.filter.clone()),
+            filter: both(Some(&among), stage.filter.take()),
             params,
-            query: stage.query.clone(),
-            using: stage.using.clone(),
             ..stage
         };
         let points = plain(r, c, &inner, &none, &no_vector, consistency).await?;
