@@ -65,7 +65,8 @@ fn rrf(list: &Ranked, k: usize, weight: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Scores scaled so that mean ± 3 standard deviations map to 0 and 1 (clamped).
+/// Scores scaled so that mean ± 3 standard deviations map to 0 and 1 (clamped); the
+/// sample standard deviation (n − 1), as Qdrant computes it; a single score is 0.5.
 fn dbsf(list: &Ranked) -> Vec<f32> {
     let sign = if list.higher_is_better { 1.0 } else { -1.0 };
     let s: Vec<f32> = list.points.iter().map(|p| sign * p.score).collect();
@@ -74,7 +75,7 @@ fn dbsf(list: &Ranked) -> Vec<f32> {
     }
     let n = s.len() as f32;
     let mean = s.iter().sum::<f32>() / n;
-    let std = (s.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+    let std = (s.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / (n - 1.0).max(1.0)).sqrt();
     if std <= f32::EPSILON {
         return vec![0.5; s.len()];
     }
@@ -153,7 +154,10 @@ mod tests {
         let out = fuse(vec![a, b], &Fusion::Dbsf);
         // 1 is best in both (b is a distance: smaller is better); 2 and 3 tie, by id.
         assert_eq!(ids(&out), vec![1, 2, 3]);
-        let top = (0.4 + 0.98) / 1.96;
+        // a: mean 0.5, sample std 0.4, so 0.9 maps to (0.9 - (0.5 - 1.2)) / 2.4; b: mean
+        // -2, sample std 1, so -1 maps to (-1 - (-2 - 3)) / 6. Both are 2/3.
+        let top = (0.9 - (0.5 - 1.2)) / 2.4;
+        assert!((top - 2.0 / 3.0) < 1e-6);
         assert!((out[0].score - 2.0 * top).abs() < 1e-3, "{out:?}");
         assert!((out[1].score - out[2].score).abs() < 1e-6);
         let one = fuse(vec![list(&[7], &[0.3], true)], &Fusion::Dbsf);
