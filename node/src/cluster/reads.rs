@@ -13,7 +13,9 @@ use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::facet::{add_counts, sort_hits as sort_facets, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
-use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use crate::segment::record::{VectorData, VectorOutput, WithPayload, WithVector};
+use crate::segment::sparse_vector::idf;
+use crate::segment::vectors::{Modifier, VectorKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -80,10 +82,15 @@ impl Router {
     pub async fn search(
         &self,
         c: &Arc<Collection>,
-        s: Search,
+        mut s: Search,
         consistency: Consistency,
     ) -> CollectionResult<Vec<ScoredPoint>> {
-        let distance = c.check_vector(&s.using, &s.vector)?;
+        let (spec, _) = c.prepare_query(&s.using, &s.vector)?;
+        let distance = spec.distance;
+        if spec.kind == VectorKind::Sparse && spec.modifier == Modifier::Idf {
+            let corpus = s.idf_corpus.clone();
+            s.vector = self.weigh_by_idf(c, &s.using, s.vector, corpus).await?;
+        }
         let (offset, limit) = (s.offset, s.limit);
         let rounds = self
             .read(c, &all_shards(c), consistency, |_| {
@@ -94,6 +101,38 @@ impl Router {
         let mut all = resolve(c, rounds, consistency, |h: &ScoredPoint| h.id);
         sort_hits(distance, &mut all);
         Ok(all.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Multiplies each value of a sparse query by its dimension's IDF over the whole
+    /// collection (every shard once, so scores equal a single node's), or over the points
+    /// matching `corpus`.
+    async fn weigh_by_idf(
+        &self,
+        c: &Arc<Collection>,
+        using: &str,
+        v: VectorData,
+        corpus: Option<Filter>,
+    ) -> CollectionResult<VectorData> {
+        let VectorData::Sparse(mut q) = v else {
+            return Ok(v);
+        };
+        let make = |_: &[u32]| ReadRequest::SparseStats {
+            using: using.to_string(),
+            indices: q.indices.clone(),
+            corpus: corpus.clone(),
+        };
+        let rounds = self.read(c, &all_shards(c), Consistency::One, make).await?;
+        let (mut points, mut df) = (0, vec![0usize; q.indices.len()]);
+        for r in rounds.into_iter().next().unwrap_or_default() {
+            if let ReadReply::SparseStats { points: n, df: d } = r {
+                points += n;
+                df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+        }
+        for (v, d) in q.values.iter_mut().zip(df) {
+            *v *= idf(points, d);
+        }
+        Ok(VectorData::Sparse(q))
     }
 
     /// A page of records (id order, or by `order_by`); returns the next page's first id.
@@ -253,7 +292,7 @@ impl Router {
         c: &Arc<Collection>,
         id: PointId,
         using: &str,
-    ) -> CollectionResult<Vec<f32>> {
+    ) -> CollectionResult<VectorData> {
         let wv = WithVector::Names(vec![using.to_string()]);
         let rec = self
             .retrieve(c, &[id], &WithPayload::Bool(false), &wv, Consistency::One)

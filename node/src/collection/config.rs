@@ -1,82 +1,13 @@
 //! Collection configuration in Qdrant's JSON shape: what create/update accept, what is
 //! stored, and what `GET /collections/{name}` reports.
 
-use crate::segment::distance::Distance;
+use super::vector_config::{SparseVectorsConfig, VectorNameConfig, VectorParamsDiff};
+pub use super::vector_config::{VectorParams, VectorsConfig};
 use crate::segment::vectors::VectorSpec;
 use crate::segment::HnswParams;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct VectorParams {
-    pub size: u64,
-    pub distance: Distance,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hnsw_config: Option<HnswConfigDiff>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_disk: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantization_config: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datatype: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multivector_config: Option<Value>,
-}
-
-/// `vectors`: one unnamed vector (`{"size":4,"distance":"Dot"}`) or named ones.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum VectorsConfig {
-    Single(VectorParams),
-    Named(BTreeMap<String, VectorParams>),
-}
-
-impl<'de> Deserialize<'de> for VectorsConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let Some(obj) = v.as_object() else {
-            return Err(D::Error::custom("`vectors` must be an object"));
-        };
-        if obj.contains_key("size") || obj.contains_key("distance") {
-            serde_json::from_value(v).map(VectorsConfig::Single)
-        } else {
-            serde_json::from_value(v).map(VectorsConfig::Named)
-        }
-        .map_err(|e| D::Error::custom(format!("invalid `vectors`: {e}")))
-    }
-}
-
-impl VectorsConfig {
-    pub fn specs(&self) -> Vec<VectorSpec> {
-        let spec = |name: &str, p: &VectorParams| VectorSpec {
-            name: name.to_string(),
-            dim: p.size as usize,
-            distance: p.distance,
-        };
-        match self {
-            VectorsConfig::Single(p) => vec![spec("", p)],
-            VectorsConfig::Named(m) => m.iter().map(|(n, p)| spec(n, p)).collect(),
-        }
-    }
-
-    pub fn is_unnamed(&self) -> bool {
-        matches!(self, VectorsConfig::Single(_))
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
-        for s in self.specs() {
-            if s.dim == 0 || s.dim > 65536 {
-                return Err(format!(
-                    "vector size must be between 1 and 65536, got {}",
-                    s.dim
-                ));
-            }
-        }
-        Ok(())
-    }
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct HnswConfig {
@@ -163,7 +94,7 @@ pub struct CreateCollection {
     pub wal_config: Option<Map<String, Value>>,
     pub optimizers_config: Option<Map<String, Value>>,
     pub quantization_config: Option<Value>,
-    pub sparse_vectors: Option<Value>,
+    pub sparse_vectors: Option<SparseVectorsConfig>,
     pub strict_mode_config: Option<Value>,
     pub metadata: Option<Map<String, Value>>,
     pub init_from: Option<Value>,
@@ -172,12 +103,12 @@ pub struct CreateCollection {
 /// `PATCH /collections/{name}` body.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UpdateCollection {
-    pub vectors: Option<Map<String, Value>>,
+    pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
     pub optimizers_config: Option<Map<String, Value>>,
     pub params: Option<ParamsDiff>,
     pub hnsw_config: Option<HnswConfigDiff>,
     pub quantization_config: Option<Value>,
-    pub sparse_vectors: Option<Value>,
+    pub sparse_vectors: Option<SparseVectorsConfig>,
     pub strict_mode_config: Option<Value>,
     pub metadata: Option<Map<String, Value>>,
 }
@@ -201,7 +132,40 @@ pub struct CollectionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_fan_out_factor: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sparse_vectors: Option<Value>,
+    pub sparse_vectors: Option<SparseVectorsConfig>,
+}
+
+impl CollectionParams {
+    /// Every named vector: dense and multi ones, then sparse ones.
+    pub fn specs(&self) -> Vec<VectorSpec> {
+        let mut specs = self.vectors.specs();
+        for (name, p) in self.sparse_vectors.iter().flatten() {
+            specs.push(p.spec(name));
+        }
+        specs
+    }
+
+    /// Whether `name` is taken by a dense or a sparse vector.
+    pub fn has_vector(&self, name: &str) -> bool {
+        self.vectors.get(name).is_some()
+            || self
+                .sparse_vectors
+                .as_ref()
+                .is_some_and(|s| s.contains_key(name))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.vectors.validate()?;
+        for (name, p) in self.sparse_vectors.iter().flatten() {
+            if self.vectors.get(name).is_some() {
+                return Err(format!(
+                    "Dense and sparse vector names must be unique - duplicate found with '{name}'"
+                ));
+            }
+            p.validate()?;
+        }
+        Ok(())
+    }
 }
 
 /// What is stored and reported as `config`.
@@ -251,7 +215,6 @@ impl CollectionConfig {
         default_shards: u32,
     ) -> Result<CollectionConfig, String> {
         let vectors = req.vectors.unwrap_or(VectorsConfig::Named(BTreeMap::new()));
-        vectors.validate()?;
         let mut hnsw = HnswConfig::default();
         if let Some(d) = &req.hnsw_config {
             hnsw.apply(d)?;
@@ -269,20 +232,22 @@ impl CollectionConfig {
         );
         let mut wal_config = default_wal();
         merge(&mut wal_config, &req.wal_config.unwrap_or_default());
+        let params = CollectionParams {
+            vectors,
+            shard_number,
+            replication_factor: at_least_one("replication_factor", req.replication_factor, 1)?,
+            write_consistency_factor: at_least_one(
+                "write_consistency_factor",
+                req.write_consistency_factor,
+                1,
+            )?,
+            on_disk_payload: req.on_disk_payload.unwrap_or(true),
+            read_fan_out_factor: None,
+            sparse_vectors: req.sparse_vectors,
+        };
+        params.validate()?;
         Ok(CollectionConfig {
-            params: CollectionParams {
-                vectors,
-                shard_number,
-                replication_factor: at_least_one("replication_factor", req.replication_factor, 1)?,
-                write_consistency_factor: at_least_one(
-                    "write_consistency_factor",
-                    req.write_consistency_factor,
-                    1,
-                )?,
-                on_disk_payload: req.on_disk_payload.unwrap_or(true),
-                read_fan_out_factor: None,
-                sparse_vectors: req.sparse_vectors,
-            },
+            params,
             hnsw_config: hnsw,
             optimizer_config,
             wal_config,
@@ -290,6 +255,91 @@ impl CollectionConfig {
             strict_mode_config: req.strict_mode_config,
             metadata: req.metadata,
         })
+    }
+
+    /// Every named vector, with the index parameters of those that set their own
+    /// `hnsw_config` (merged over the collection's).
+    pub fn specs(&self) -> Vec<VectorSpec> {
+        let mut specs = self.params.specs();
+        for s in &mut specs {
+            let own = self
+                .params
+                .vectors
+                .get(&s.name)
+                .and_then(|p| p.hnsw_config.as_ref());
+            if let Some(diff) = own {
+                let mut h = self.hnsw_config.clone();
+                if h.apply(diff).is_ok() {
+                    s.hnsw = Some(h.params());
+                }
+            }
+        }
+        specs
+    }
+
+    /// Adds a named vector (`PUT …/vectors/{name}`). Creating one that exists with the same
+    /// settings changes nothing (false); with other settings it is an error, as in Qdrant.
+    pub fn add_vector(&mut self, name: &str, cfg: &VectorNameConfig) -> Result<bool, String> {
+        let p = &mut self.params;
+        match cfg {
+            VectorNameConfig::Dense(d) => {
+                let new = d.params();
+                if p.sparse_vectors
+                    .as_ref()
+                    .is_some_and(|s| s.contains_key(name))
+                {
+                    return Err(format!("Vector `{name}` already exists as a sparse vector"));
+                }
+                match p.vectors.get(name) {
+                    Some(old)
+                        if old.size == new.size
+                            && old.distance == new.distance
+                            && old.datatype == new.datatype
+                            && old.multivector_config == new.multivector_config =>
+                    {
+                        return Ok(false)
+                    }
+                    Some(_) => {
+                        return Err(format!(
+                            "Dense vector `{name}` already exists with a different configuration"
+                        ))
+                    }
+                    None => {}
+                }
+                let single = VectorsConfig::Single(new.clone());
+                single.validate()?;
+                p.vectors.insert(name, new);
+            }
+            VectorNameConfig::Sparse(sc) => {
+                let new = sc.params();
+                if p.vectors.get(name).is_some() {
+                    return Err(format!("Vector `{name}` already exists as a dense vector"));
+                }
+                let sparse = p.sparse_vectors.get_or_insert_with(BTreeMap::new);
+                match sparse.get(name) {
+                    Some(old) if *old == new => return Ok(false),
+                    Some(_) => {
+                        return Err(format!(
+                            "Sparse vector `{name}` already exists with a different configuration"
+                        ))
+                    }
+                    None => {}
+                }
+                new.validate()?;
+                sparse.insert(name.to_string(), new);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes a named vector of any kind; false when there was none.
+    pub fn remove_vector(&mut self, name: &str) -> bool {
+        let p = &mut self.params;
+        let sparse = p
+            .sparse_vectors
+            .as_mut()
+            .is_some_and(|s| s.remove(name).is_some());
+        sparse || p.vectors.remove(name)
     }
 
     pub fn apply_update(&mut self, req: &UpdateCollection) -> Result<(), String> {
@@ -314,17 +364,23 @@ impl CollectionConfig {
             params.read_fan_out_factor = p.read_fan_out_factor.or(params.read_fan_out_factor);
             params.on_disk_payload = p.on_disk_payload.unwrap_or(params.on_disk_payload);
         }
-        if let Some(v) = &req.vectors {
-            for name in v.keys() {
-                let key = if self.params.vectors.is_unnamed() && name.is_empty() {
-                    ""
-                } else {
-                    name
-                };
-                if !self.params.vectors.specs().iter().any(|s| s.name == key) {
-                    return Err(format!("Not existing vector name error: {name}"));
-                }
-            }
+        for (name, diff) in req.vectors.iter().flatten() {
+            let Some(p) = self.params.vectors.get_mut(name) else {
+                return Err(format!("Not existing vector name error: {name}"));
+            };
+            diff.apply(p);
+        }
+        for (name, diff) in req.sparse_vectors.iter().flatten() {
+            let Some(p) = self
+                .params
+                .sparse_vectors
+                .as_mut()
+                .and_then(|s| s.get_mut(name))
+            else {
+                return Err(format!("Not existing vector name error: {name}"));
+            };
+            p.merge(diff);
+            p.validate()?;
         }
         if req.quantization_config.is_some() {
             self.quantization_config = req.quantization_config.clone();

@@ -70,7 +70,7 @@ impl Collection {
     /// Opens local shards the layout added and deletes those it removed from this peer.
     fn sync_local_shards(&self) -> CollectionResult<()> {
         let want = self.layout.read().shards_on(self.local_peer);
-        let specs = self.config.read().params.vectors.specs();
+        let specs = self.config.read().specs();
         let params = self.config.read().hnsw_config.params();
         let mut shards = self.shards.write();
         for id in &want {
@@ -137,12 +137,27 @@ impl Collection {
         self.sync_local_shards()
     }
 
-    pub fn set_config(&self, cfg: CollectionConfig) {
+    /// Replaces the config; local shards follow: new HNSW parameters, named vectors added,
+    /// changed or removed.
+    pub fn set_config(&self, cfg: CollectionConfig) -> CollectionResult<()> {
         let params = cfg.hnsw_config.params();
+        let old = self.config.read().specs();
+        let new = cfg.specs();
         *self.config.write() = cfg;
         for s in self.local_shards() {
             s.set_hnsw_params(params);
+            for spec in &new {
+                match old.iter().find(|o| o.name == spec.name) {
+                    None => s.add_vector(spec.clone()),
+                    Some(o) if o != spec => s.update_vector(spec),
+                    Some(_) => {}
+                }
+            }
+            for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
+                s.remove_vector(&o.name)?;
+            }
         }
+        Ok(())
     }
 
     /// The shards held on this peer, in shard id order.
@@ -169,6 +184,11 @@ impl Collection {
 
     pub fn unnamed(&self) -> bool {
         self.config.read().params.vectors.is_unnamed()
+    }
+
+    /// Every named vector of the collection, of every kind.
+    pub fn specs(&self) -> Vec<crate::segment::vectors::VectorSpec> {
+        self.config.read().specs()
     }
 
     /// Splits an operation into one operation per shard that it touches.
@@ -281,6 +301,23 @@ impl Collection {
             .iter()
             .map(|s| s.segment().memory_bytes())
             .sum()
+    }
+
+    /// Memory and vectors per named vector over the local shards.
+    pub fn column_memory(&self) -> Vec<crate::segment::engine::ColumnMemory> {
+        let mut out: Vec<crate::segment::engine::ColumnMemory> = Vec::new();
+        for s in self.local_shards() {
+            for m in s.segment().column_memory() {
+                match out.iter_mut().find(|o| o.name == m.name) {
+                    Some(o) => {
+                        o.bytes += m.bytes;
+                        o.vectors += m.vectors;
+                    }
+                    None => out.push(m),
+                }
+            }
+        }
+        out
     }
 
     pub fn create_index(&self, key: &str, t: FieldType) {

@@ -3,19 +3,19 @@
 
 use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
-use super::ops::check_dim;
+use super::ops::spec_of;
 use super::query::{Direction, OrderBy, Record, ScoredPoint};
 use super::replicas::ReplicaState;
 use super::sample::Sampled;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
-use crate::segment::engine::SearchRequest;
 use crate::segment::facet::{add_counts, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
-use crate::segment::record::{VectorOutput, WithPayload, WithVector};
-use crate::segment::vectors::VectorSpec;
+use crate::segment::record::{VectorData, VectorOutput, WithPayload, WithVector};
+use crate::segment::vectors::{QueryVector, VectorSpec};
+use crate::segment::SearchRequest;
 use crate::segment::Segment;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,7 +25,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Search {
     pub using: String,
-    pub vector: Vec<f32>,
+    /// As the request gave it (sparse values already weighted by IDF when the vector has
+    /// that modifier); each peer prepares it for its segments.
+    pub vector: VectorData,
     pub filter: Option<Filter>,
     pub limit: usize,
     pub offset: usize,
@@ -35,6 +37,9 @@ pub struct Search {
     pub exclude: Option<PointId>,
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
+    /// IDF statistics over the points matching this filter instead of all points.
+    #[serde(default)]
+    pub idf_corpus: Option<Filter>,
 }
 
 /// A scroll page request (id order, or by a payload field); the wire form too.
@@ -52,10 +57,15 @@ fn vector_output(seg: &Segment, o: u32, with: &WithVector, unnamed: bool) -> Opt
     if !with.any() {
         return None;
     }
-    let mut rec = seg.record(o).vectors;
-    rec.retain(|name, _| {
-        with.wants(name) || (name.is_empty() && matches!(with, WithVector::Bool(true)))
-    });
+    let names: Vec<String> = seg
+        .specs()
+        .map(|s| s.name.clone())
+        .filter(|name| with.wants(name))
+        .collect();
+    let rec = names
+        .into_iter()
+        .filter_map(|n| Some((n.clone(), seg.vector(o, &n)?)))
+        .collect();
     Some(VectorOutput::from_named(rec, unnamed))
 }
 
@@ -98,29 +108,29 @@ impl Collection {
         shards.iter().map(|s| self.local_shard(*s)).collect()
     }
 
-    /// The vector `using` of the collection (a 400 when there is none of that name).
+    /// The vector `using` of the collection, of any kind (a 400 when there is none).
     pub fn vector_spec(&self, using: &str) -> CollectionResult<VectorSpec> {
-        let specs = self.config().params.vectors.specs();
-        specs.into_iter().find(|s| s.name == using).ok_or_else(|| {
-            CollectionError::bad(format!(
-                "Wrong input: Not existing vector name error: {using}"
-            ))
-        })
+        spec_of(&self.specs(), using).cloned()
     }
 
-    /// Checks a query vector against the collection; returns its distance.
-    pub fn check_vector(&self, using: &str, v: &[f32]) -> CollectionResult<Distance> {
+    /// Checks a query vector against the vector `using` and prepares it for the segments.
+    pub fn prepare_query(
+        &self,
+        using: &str,
+        v: &VectorData,
+    ) -> CollectionResult<(VectorSpec, QueryVector)> {
         let spec = self.vector_spec(using)?;
-        check_dim(&spec, v)?;
-        Ok(spec.distance)
+        let q = spec
+            .prepare(v.clone())
+            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+        Ok((spec, q))
     }
 
     /// The best `offset + limit` hits of the given local shards, best first.
     pub fn search_local(&self, shards: &[u32], s: &Search) -> CollectionResult<Vec<ScoredPoint>> {
-        let distance = self.check_vector(&s.using, &s.vector)?;
+        let (spec, q) = self.prepare_query(&s.using, &s.vector)?;
+        let distance = spec.distance;
         let unnamed = self.unnamed();
-        let mut q = s.vector.clone();
-        distance.preprocess(&mut q);
         let top = s
             .offset
             .saturating_add(s.limit)
@@ -257,6 +267,14 @@ pub enum ReadRequest {
         kind: FieldType,
         filter: Option<Filter>,
     },
+    /// Points with the sparse vector `using` (among those matching `corpus`), and how many
+    /// of them set each of `indices` (IDF).
+    SparseStats {
+        using: String,
+        indices: Vec<u32>,
+        #[serde(default)]
+        corpus: Option<Filter>,
+    },
 }
 
 /// The partial answer of one peer.
@@ -268,6 +286,7 @@ pub enum ReadReply {
     Count(usize),
     Facets(Vec<(FacetValue, usize)>),
     Sampled(Vec<Sampled>),
+    SparseStats { points: usize, df: Vec<usize> },
 }
 
 impl Collection {
@@ -304,6 +323,21 @@ impl Collection {
                 using,
                 count,
             } => ReadReply::Sampled(self.sample_local(shards, filter.as_ref(), using, *count)?),
+            ReadRequest::SparseStats {
+                using,
+                indices,
+                corpus,
+            } => {
+                let (mut points, mut df) = (0, vec![0; indices.len()]);
+                for shard in self.pick(shards)? {
+                    let (n, d) = shard
+                        .segment()
+                        .sparse_stats(using, indices, corpus.as_ref());
+                    points += n;
+                    df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+                }
+                ReadReply::SparseStats { points, df }
+            }
             ReadRequest::PendingIndex => ReadReply::Count(
                 self.pick(shards)?
                     .iter()

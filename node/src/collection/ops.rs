@@ -5,26 +5,60 @@ use super::error::{CollectionError, CollectionResult};
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
 use crate::segment::point_id::PointId;
-use crate::segment::record::NamedVectors;
+use crate::segment::record::{NamedVectors, VectorData};
+use crate::segment::sparse_vector::SparseVector;
 use crate::segment::vectors::VectorSpec;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// A vector as a request gives it: one array, or arrays by name.
+/// Reads one vector of any kind from its JSON: an array of numbers (dense), an array of
+/// arrays (multi), or `{"indices", "values"}` (sparse).
+pub fn parse_vector(v: Value) -> Result<VectorData, String> {
+    match v {
+        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => items
+            .into_iter()
+            .map(|row| {
+                serde_json::from_value::<Vec<f32>>(row)
+                    .map_err(|e| format!("a multivector must be a list of arrays of numbers: {e}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(VectorData::Multi),
+        Value::Array(items) => serde_json::from_value(Value::Array(items))
+            .map(VectorData::Dense)
+            .map_err(|e| format!("vector must be an array of numbers: {e}")),
+        Value::Object(m) if m.contains_key("indices") || m.contains_key("values") => {
+            serde_json::from_value::<SparseVector>(Value::Object(m))
+                .map(VectorData::Sparse)
+                .map_err(|e| {
+                    format!(
+                        "a sparse vector is {{\"indices\": [integers 0..=4294967295], \"values\": [numbers]}}: {e}"
+                    )
+                })
+        }
+        Value::Object(m) if m.contains_key("text") || m.contains_key("image") || m.contains_key("object") => {
+            Err("inference of vectors from documents, images or objects is not supported: send the vector itself".into())
+        }
+        other => Err(format!(
+            "a vector must be an array of numbers, an array of arrays, or a sparse vector, got {other}"
+        )),
+    }
+}
+
+/// A vector as a request gives it: one unnamed vector, or vectors by name.
 #[derive(Clone, Debug)]
 pub enum VectorInput {
-    Single(Vec<f32>),
+    Single(VectorData),
     Named(BTreeMap<String, Value>),
 }
 
 impl<'de> Deserialize<'de> for VectorInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
-            Value::Array(a) => serde_json::from_value(Value::Array(a))
+            Value::Array(a) => parse_vector(Value::Array(a))
                 .map(VectorInput::Single)
-                .map_err(|e| D::Error::custom(format!("vector must be an array of numbers: {e}"))),
+                .map_err(D::Error::custom),
             Value::Object(m) => Ok(VectorInput::Named(m.into_iter().collect())),
             other => Err(D::Error::custom(format!(
                 "vector must be an array or an object of named vectors, got {other}"
@@ -33,52 +67,36 @@ impl<'de> Deserialize<'de> for VectorInput {
     }
 }
 
+fn wrong(msg: impl std::fmt::Display) -> CollectionError {
+    CollectionError::bad(format!("Wrong input: {msg}"))
+}
+
+/// The spec of vector `name`, or Qdrant's error for a name the collection lacks.
+pub fn spec_of<'a>(specs: &'a [VectorSpec], name: &str) -> CollectionResult<&'a VectorSpec> {
+    specs.iter().find(|s| s.name == name).ok_or_else(|| {
+        wrong(if name.is_empty() {
+            "Not existing vector name error: collection has only named vectors".to_string()
+        } else {
+            format!("Not existing vector name error: {name}")
+        })
+    })
+}
+
 impl VectorInput {
-    /// Checks names and sizes against the collection and returns vectors by name.
+    /// Checks names, kinds and sizes against the collection and returns vectors by name.
     pub fn resolve(self, specs: &[VectorSpec]) -> CollectionResult<NamedVectors> {
-        let raw: Vec<(String, Value)> = match self {
-            VectorInput::Single(v) => {
-                let v = v.into_iter().map(|x| Value::from(x as f64)).collect();
-                vec![(String::new(), Value::Array(v))]
-            }
-            VectorInput::Named(m) => m.into_iter().collect(),
+        let raw: Vec<(String, Result<VectorData, String>)> = match self {
+            VectorInput::Single(v) => vec![(String::new(), Ok(v))],
+            VectorInput::Named(m) => m.into_iter().map(|(n, v)| (n, parse_vector(v))).collect(),
         };
         let mut out = NamedVectors::new();
         for (name, v) in raw {
-            let spec = specs.iter().find(|s| s.name == name).ok_or_else(|| {
-                CollectionError::bad(if name.is_empty() {
-                    "Wrong input: Not existing vector name error: collection has only named vectors"
-                        .to_string()
-                } else {
-                    format!("Wrong input: Not existing vector name error: {name}")
-                })
-            })?;
-            let vec: Vec<f32> = serde_json::from_value(v).map_err(|e| {
-                CollectionError::bad(format!(
-                    "Wrong input: vector `{name}` must be an array of numbers: {e}"
-                ))
-            })?;
-            check_dim(spec, &vec)?;
-            out.insert(name, vec);
+            let spec = spec_of(specs, &name)?;
+            let v = v.map_err(|e| wrong(format!("vector `{name}`: {e}")))?;
+            out.insert(name, spec.check(v).map_err(wrong)?);
         }
         Ok(out)
     }
-}
-
-pub fn check_dim(spec: &VectorSpec, v: &[f32]) -> CollectionResult<()> {
-    if v.len() != spec.dim {
-        return Err(CollectionError::bad(format!(
-            "Wrong input: Vector dimension error: expected dim: {}, got {}",
-            spec.dim,
-            v.len()
-        )));
-    }
-    if v.iter().any(|x| !x.is_finite()) {
-        return Err(CollectionError::bad(
-            "Wrong input: vector contains NaN or infinite values",
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -147,11 +165,9 @@ impl UpsertRequest {
                 let per_point: Vec<VectorInput> = match b.vectors {
                     Value::Array(rows) => rows
                         .into_iter()
-                        .map(|r| serde_json::from_value(r).map(VectorInput::Single))
+                        .map(|r| parse_vector(r).map(VectorInput::Single))
                         .collect::<Result<_, _>>()
-                        .map_err(|e| {
-                            CollectionError::bad(format!("Wrong input: invalid batch vectors: {e}"))
-                        })?,
+                        .map_err(|e| wrong(format!("invalid batch vectors: {e}")))?,
                     Value::Object(by_name) => {
                         let mut rows: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new(); n];
                         for (name, col) in by_name {

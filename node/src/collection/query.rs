@@ -2,10 +2,11 @@
 
 use super::error::{CollectionError, CollectionResult};
 use super::fusion::{Fusion, DEFAULT_RRF_K};
+use super::ops::parse_vector;
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
 use crate::segment::point_id::PointId;
-use crate::segment::record::{VectorOutput, WithPayload, WithVector};
+use crate::segment::record::{VectorData, VectorOutput, WithPayload, WithVector};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,6 +19,32 @@ pub struct SearchParams {
     #[serde(default)]
     pub indexed_only: bool,
     pub acorn: Option<Value>,
+    pub idf: Option<IdfParams>,
+}
+
+/// Over which points sparse IDF statistics are computed: the whole collection, or those
+/// matching a corpus filter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IdfParams {
+    Scope(IdfScope),
+    Corpus { corpus: Filter },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdfScope {
+    Global,
+}
+
+impl IdfParams {
+    /// The corpus filter, if any.
+    pub fn corpus(&self) -> Option<&Filter> {
+        match self {
+            IdfParams::Scope(IdfScope::Global) => None,
+            IdfParams::Corpus { corpus } => Some(corpus),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -85,7 +112,7 @@ pub struct QueryGroupsRequest {
 pub enum QueryKind {
     /// No `query`: points in id order.
     None,
-    Vector(Vec<f32>),
+    Vector(VectorData),
     /// Nearest to a stored point's vector; the point itself is left out.
     ById(PointId),
     OrderBy(OrderBy),
@@ -102,7 +129,7 @@ pub enum QueryKind {
 /// A recommendation example: a vector, or a stored point's vector.
 #[derive(Clone, Debug)]
 pub enum Example {
-    Vector(Vec<f32>),
+    Vector(VectorData),
     Point(PointId),
 }
 
@@ -166,16 +193,9 @@ impl QueryKind {
         };
         match v {
             Value::Null => Ok(QueryKind::None),
-            Value::Array(items) if items.iter().all(Value::is_number) => Ok(QueryKind::Vector(
-                items
-                    .iter()
-                    .filter_map(|x| x.as_f64())
-                    .map(|x| x as f32)
-                    .collect(),
-            )),
-            Value::Array(_) => Err(CollectionError::Unsupported(
-                "multi-vector queries are not supported".into(),
-            )),
+            Value::Array(_) => parse_vector(v.clone())
+                .map(QueryKind::Vector)
+                .map_err(|e| CollectionError::bad(format!("Wrong input: invalid query: {e}"))),
             Value::Number(_) | Value::String(_) => serde_json::from_value(v.clone())
                 .map(QueryKind::ById)
                 .map_err(|e| CollectionError::bad(format!("Wrong input: invalid query: {e}"))),
@@ -219,10 +239,10 @@ impl QueryKind {
                         weights: p.weights,
                     }));
                 }
-                if m.contains_key("indices") {
-                    return Err(CollectionError::Unsupported(
-                        "sparse vectors are not supported yet".into(),
-                    ));
+                if m.contains_key("indices") || m.contains_key("values") {
+                    return parse_vector(v.clone()).map(QueryKind::Vector).map_err(|e| {
+                        CollectionError::bad(format!("Wrong input: invalid query: {e}"))
+                    });
                 }
                 let kind = m.keys().next().cloned().unwrap_or_default();
                 Err(CollectionError::Unsupported(format!(

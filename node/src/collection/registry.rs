@@ -6,6 +6,7 @@ use super::config::{CollectionConfig, CreateCollection, UpdateCollection};
 use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
 use super::replicas::{Layout, LayoutChange};
+use super::vector_config::VectorNameConfig;
 use crate::segment::payload_index::FieldType;
 use crate::storage::MetaStore;
 use parking_lot::{Mutex, RwLock};
@@ -226,13 +227,41 @@ impl Registry {
     }
 
     pub fn update(&self, name: &str, req: &UpdateCollection) -> CollectionResult<()> {
+        self.change_config(name, |cfg| cfg.apply_update(req).map(|_| true))
+            .map(|_| ())
+    }
+
+    /// Changes a collection's config through `f` (false: nothing to change), applies it to
+    /// the local shards and stores it.
+    fn change_config(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut CollectionConfig) -> Result<bool, String>,
+    ) -> CollectionResult<bool> {
         let _guard = self.change.lock();
         let c = self.get(name)?;
         let mut cfg = c.config();
-        cfg.apply_update(req)
-            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
-        c.set_config(cfg);
-        self.store(&c)
+        if !f(&mut cfg).map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))? {
+            return Ok(false);
+        }
+        c.set_config(cfg)?;
+        self.store(&c)?;
+        Ok(true)
+    }
+
+    /// Adds a named vector; true when it is new.
+    pub fn create_vector(
+        &self,
+        collection: &str,
+        name: &str,
+        config: &VectorNameConfig,
+    ) -> CollectionResult<bool> {
+        self.change_config(collection, |cfg| cfg.add_vector(name, config))
+    }
+
+    /// Removes a named vector and its data; false when there was none.
+    pub fn delete_vector(&self, collection: &str, name: &str) -> CollectionResult<bool> {
+        self.change_config(collection, |cfg| Ok(cfg.remove_vector(name)))
     }
 
     pub fn delete(&self, name: &str) -> CollectionResult<bool> {

@@ -4,9 +4,10 @@
 
 use super::error::CollectionResult;
 use super::instance::Collection;
-use crate::segment::distance::Distance;
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
+use crate::segment::record::VectorData;
+use crate::segment::vectors::VectorSpec;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub struct Sampled {
     pub key: f64,
     pub id: PointId,
-    pub vector: Vec<f32>,
+    pub vector: VectorData,
 }
 
 /// Keeps the `count` entries with the smallest keys, smallest first.
@@ -31,16 +32,17 @@ pub fn smallest(mut all: Vec<Sampled>, count: usize) -> Vec<Sampled> {
 /// (ties by position): (row, column, score).
 pub fn nearest_pairs(
     points: &[Sampled],
-    distance: Distance,
+    spec: &VectorSpec,
     limit: usize,
 ) -> Vec<(usize, usize, f32)> {
+    let distance = spec.distance;
     let mut out = Vec::with_capacity(points.len() * limit.min(points.len()));
     for (i, a) in points.iter().enumerate() {
         let mut row: Vec<(usize, f32)> = points
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(j, b)| (j, distance.score(&a.vector, &b.vector)))
+            .map(|(j, b)| (j, spec.score_pair(&a.vector, &b.vector)))
             .collect();
         row.sort_by(|x, y| {
             distance
@@ -78,10 +80,14 @@ impl Collection {
                 keyed.select_nth_unstable_by(count, |a, b| a.0.total_cmp(&b.0));
                 keyed.truncate(count);
             }
-            all.extend(keyed.into_iter().map(|(key, o)| Sampled {
-                key,
-                id: seg.id_of(o),
-                vector: seg.vector(o, using).unwrap_or_default().to_vec(),
+            all.extend(keyed.into_iter().map(|(key, o)| {
+                Sampled {
+                    key,
+                    id: seg.id_of(o),
+                    vector: seg
+                        .vector(o, using)
+                        .unwrap_or(VectorData::Dense(Vec::new())),
+                }
             }));
         }
         Ok(smallest(all, count))
@@ -91,12 +97,13 @@ impl Collection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::distance::Distance;
 
     fn point(key: f64, id: u64, vector: Vec<f32>) -> Sampled {
         Sampled {
             key,
             id: PointId::Num(id),
-            vector,
+            vector: VectorData::Dense(vector),
         }
     }
 
@@ -119,9 +126,9 @@ mod tests {
             point(0.0, 2, vec![1.0]),
             point(0.0, 3, vec![3.0]),
         ];
-        let pairs = nearest_pairs(&pts, Distance::Euclid, 1);
+        let pairs = nearest_pairs(&pts, &VectorSpec::dense("", 1, Distance::Euclid), 1);
         assert_eq!(pairs, vec![(0, 1, 1.0), (1, 0, 1.0), (2, 1, 2.0)]);
-        let pairs = nearest_pairs(&pts, Distance::Dot, 2);
+        let pairs = nearest_pairs(&pts, &VectorSpec::dense("", 1, Distance::Dot), 2);
         assert_eq!(pairs[0..2], [(0, 1, 0.0), (0, 2, 0.0)]);
         assert_eq!(pairs[2..4], [(1, 2, 3.0), (1, 0, 0.0)]);
     }

@@ -141,7 +141,7 @@ impl LocalShard {
                     let mut vectors = p.vectors.clone();
                     for spec in seg.specs().filter(|_| !import) {
                         if let Some(v) = vectors.get_mut(&spec.name) {
-                            spec.distance.preprocess(v);
+                            spec.preprocess(v);
                         }
                     }
                     puts.push(PointRecord {
@@ -179,7 +179,7 @@ impl LocalShard {
                     for spec in seg.specs() {
                         if let Some(v) = vectors.get(&spec.name) {
                             let mut v = v.clone();
-                            spec.distance.preprocess(&mut v);
+                            spec.preprocess(&mut v);
                             rec.vectors.insert(spec.name.clone(), v);
                         }
                     }
@@ -213,6 +213,9 @@ impl LocalShard {
                 seg.upsert(r);
             }
         }
+        if matches!(op, ShardOp::Clear) {
+            *seg = seg.emptied();
+        }
         for id in deletes {
             seg.delete(id);
         }
@@ -220,6 +223,39 @@ impl LocalShard {
         drop(seg);
         self.notify();
         Ok(version)
+    }
+
+    /// Adds a column for a new named vector; existing points do not have it.
+    pub fn add_vector(&self, spec: VectorSpec) {
+        self.with_segment_mut(|seg| seg.add_column(spec));
+    }
+
+    /// Removes a named vector: every stored point that has it is written again without it
+    /// (so a vector created later under the same name starts empty), then its column goes.
+    /// Writes wait meanwhile.
+    pub fn remove_vector(&self, name: &str) -> CollectionResult<()> {
+        let seq = self.seq.lock();
+        let mut seg = self.segment.write();
+        let holders: Vec<u32> = seg
+            .iter_live()
+            .filter(|&o| seg.vector(o, name).is_some())
+            .collect();
+        for chunk in holders.chunks(512) {
+            let mut batch = ShardBatch::default();
+            for &o in chunk {
+                let mut rec = seg.record(o);
+                rec.vectors.remove(name);
+                batch.put(&rec);
+            }
+            self.store.write(batch, *seq)?;
+        }
+        seg.remove_column(name);
+        Ok(())
+    }
+
+    /// Applies settings of a named vector that leave its data as it is.
+    pub fn update_vector(&self, spec: &VectorSpec) {
+        self.with_segment_mut(|seg| seg.update_spec(spec));
     }
 
     pub fn flush(&self) -> CollectionResult<()> {

@@ -5,6 +5,7 @@
 use crate::collection::config::{CollectionConfig, UpdateCollection};
 use crate::collection::registry::AliasAction;
 use crate::collection::replicas::{Layout, LayoutChange};
+use crate::collection::vector_config::VectorNameConfig;
 use crate::collection::CollectionError;
 use crate::segment::payload_index::FieldType;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,17 @@ pub enum Command {
         field: String,
         schema: Option<FieldType>,
     },
+    /// Adds a named vector (dense, multi or sparse) to a collection.
+    CreateVector {
+        collection: String,
+        name: String,
+        config: VectorNameConfig,
+    },
+    /// Removes a named vector and its data.
+    DeleteVector {
+        collection: String,
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Command {
@@ -61,6 +73,12 @@ impl std::fmt::Display for Command {
             Command::SetPayloadIndex {
                 collection, field, ..
             } => write!(f, "payload index {collection}.{field}"),
+            Command::CreateVector {
+                collection, name, ..
+            } => write!(f, "create vector {collection}.{name}"),
+            Command::DeleteVector { collection, name } => {
+                write!(f, "delete vector {collection}.{name}")
+            }
         }
     }
 }

@@ -61,6 +61,12 @@ pub fn apply_command(registry: &Registry, cmd: Command) -> CommandResult {
         } => registry
             .set_index(&collection, &field, schema)
             .map(|_| true),
+        Command::CreateVector {
+            collection,
+            name,
+            config,
+        } => registry.create_vector(&collection, &name, &config),
+        Command::DeleteVector { collection, name } => registry.delete_vector(&collection, &name),
     };
     r.map(Value::Bool).map_err(Into::into)
 }

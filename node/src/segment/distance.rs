@@ -46,6 +46,35 @@ impl Distance {
         }
     }
 
+    /// Closeness of two stored (preprocessed) vectors, smaller is closer: the negated dot
+    /// product for Cosine and Dot, the squared distance for Euclid, the L1 distance for
+    /// Manhattan. `normalised` false computes a real cosine (uint8 vectors are not
+    /// normalised). Sums of these are what MaxSim adds up, as in Qdrant.
+    pub fn order_of(self, a: &[f32], b: &[f32], normalised: bool) -> f32 {
+        match self {
+            Distance::Cosine if !normalised => {
+                let n = (dot(a, a) * dot(b, b)).sqrt();
+                if n > f32::EPSILON {
+                    -dot(a, b) / n
+                } else {
+                    0.0
+                }
+            }
+            Distance::Cosine | Distance::Dot => -dot(a, b),
+            Distance::Euclid => l2_squared(a, b),
+            Distance::Manhattan => l1(a, b),
+        }
+    }
+
+    /// The API score of an `order_of` value (or of a sum of them).
+    pub fn score_of_order(self, order: f32) -> f32 {
+        match self {
+            Distance::Cosine | Distance::Dot => -order,
+            Distance::Euclid => order.max(0.0).sqrt(),
+            Distance::Manhattan => order,
+        }
+    }
+
     /// Whether `score` passes a `score_threshold` in this metric's direction.
     pub fn passes(self, score: f32, threshold: f32) -> bool {
         if self.higher_is_better() {
@@ -153,6 +182,18 @@ mod tests {
         let mut zero = vec![0.0, 0.0];
         Distance::Cosine.preprocess(&mut zero);
         assert_eq!(zero, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn order_and_score_agree() {
+        let (a, b) = ([1.0f32, 2.0, 2.0], [0.0f32, 4.0, -1.0]);
+        for d in [Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+            let s = d.score_of_order(d.order_of(&a, &b, true));
+            assert!((s - d.score(&a, &b)).abs() < 1e-5, "{d:?}");
+        }
+        // A real cosine for vectors that were not normalised.
+        let c = Distance::Cosine.score_of_order(Distance::Cosine.order_of(&a, &b, false));
+        assert!((c - 6.0 / (3.0 * 17f32.sqrt())).abs() < 1e-5);
     }
 
     #[test]

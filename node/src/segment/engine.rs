@@ -1,19 +1,20 @@
-//! `Segment`: all points of one shard in memory, with payload indexes and one HNSW graph per
-//! named vector. Updates append a new offset and retire the old one, so the graph never sees
-//! a vector change under it. The graph is filled by `index_step`, called from a background
-//! thread; offsets past the graph are searched exactly, so new points are found at once.
+//! `Segment`: all points of one shard in memory, with payload indexes, one vector column per
+//! name (dense, multi or sparse) and one HNSW graph per dense or multi column. Updates append
+//! a new offset and retire the old one, so the graph never sees a vector change under it.
+//! The graph is filled by `index_step`, called from a background thread; offsets past the
+//! graph are searched exactly, so new points are found at once. Searches are in `search.rs`.
 
 use super::distance::Distance;
-use super::filter::{Condition, Filter};
-use super::filter_eval;
-use super::hnsw::{Hnsw, Scored};
+use super::filter::Filter;
+use super::filter_eval::{self, Point};
+use super::hnsw::Hnsw;
 use super::payload::{raw_values_at, Payload};
 use super::payload_index::{FieldType, PayloadIndex};
 use super::point_id::PointId;
-use super::record::{NamedVectors, PointRecord};
-use super::vectors::{VectorColumn, VectorSpec};
+use super::record::{NamedVectors, PointRecord, VectorData};
+use super::vectors::{VectorColumn, VectorKind, VectorSpec};
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HnswParams {
@@ -25,37 +26,36 @@ pub struct HnswParams {
     pub indexing_threads: usize,
 }
 
-/// One nearest-neighbour request against a segment.
-#[derive(Debug)]
-pub struct SearchRequest<'a> {
-    pub vector_name: &'a str,
-    /// Already preprocessed (normalised for Cosine).
-    pub vector: &'a [f32],
-    pub filter: Option<&'a Filter>,
-    pub top: usize,
-    pub ef: Option<usize>,
-    pub exact: bool,
-    pub score_threshold: Option<f32>,
+/// Sparse vectors: below this many candidates a filtered search scores them directly.
+pub const DEFAULT_SPARSE_FULL_SCAN: usize = 5000;
+
+/// Memory held by one named vector's column (and graph).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMemory {
+    pub name: String,
+    pub kind: VectorKind,
+    pub vectors: usize,
+    pub bytes: usize,
 }
 
 #[derive(Debug)]
 pub struct Segment {
-    columns: Vec<VectorColumn>,
-    graphs: Vec<RwLock<Hnsw>>,
-    params: HnswParams,
-    ids: Vec<PointId>,
+    pub(super) columns: Vec<VectorColumn>,
+    pub(super) graphs: Vec<RwLock<Hnsw>>,
+    pub(super) params: HnswParams,
+    pub(super) ids: Vec<PointId>,
     versions: Vec<u64>,
-    live: Vec<bool>,
+    pub(super) live: Vec<bool>,
     payloads: Vec<Payload>,
-    id_map: BTreeMap<PointId, u32>,
-    index: PayloadIndex,
+    pub(super) id_map: BTreeMap<PointId, u32>,
+    pub(super) index: PayloadIndex,
 }
 
 impl Segment {
     pub fn new(specs: Vec<VectorSpec>, params: HnswParams) -> Segment {
         let graphs = specs
             .iter()
-            .map(|_| RwLock::new(Hnsw::new(params.m, params.ef_construct)))
+            .map(|_| RwLock::new(Self::graph(params)))
             .collect();
         Segment {
             columns: specs.into_iter().map(VectorColumn::new).collect(),
@@ -70,6 +70,21 @@ impl Segment {
         }
     }
 
+    fn graph(params: HnswParams) -> Hnsw {
+        Hnsw::new(params.m, params.ef_construct)
+    }
+
+    /// An empty segment with the same vectors, parameters and payload indexes: what a
+    /// replica that is cleared for a refill starts again from (the old graphs would keep
+    /// every retired point as a dead end for searches).
+    pub fn emptied(&self) -> Segment {
+        let mut s = Segment::new(self.specs().cloned().collect(), self.params);
+        for (key, f) in &self.index.fields {
+            s.create_field_index(key, f.field_type);
+        }
+        s
+    }
+
     pub fn specs(&self) -> impl Iterator<Item = &VectorSpec> {
         self.columns.iter().map(|c| &c.spec)
     }
@@ -82,16 +97,72 @@ impl Segment {
         self.id_map.is_empty()
     }
 
-    /// Replaces the index parameters; graphs are rebuilt from scratch in the background.
+    /// Index parameters of column `ci`: its own, else the segment's.
+    pub(super) fn col_params(&self, ci: usize) -> HnswParams {
+        self.columns[ci].spec.hnsw.unwrap_or(self.params)
+    }
+
+    /// Replaces the index parameters; graphs of columns without their own are rebuilt from
+    /// scratch in the background.
     pub fn set_hnsw_params(&mut self, params: HnswParams) {
         if params != self.params {
             self.params = params;
-            self.graphs = self
-                .columns
-                .iter()
-                .map(|_| RwLock::new(Hnsw::new(params.m, params.ef_construct)))
-                .collect();
+            for ci in 0..self.columns.len() {
+                if self.columns[ci].spec.hnsw.is_none() {
+                    self.graphs[ci] = RwLock::new(Self::graph(params));
+                }
+            }
         }
+    }
+
+    /// Adds an empty column for a new named vector (existing points do not have it).
+    pub fn add_column(&mut self, spec: VectorSpec) {
+        if self.column(&spec.name).is_some() {
+            return;
+        }
+        let params = spec.hnsw.unwrap_or(self.params);
+        let mut col = VectorColumn::new(spec);
+        for _ in 0..self.ids.len() {
+            col.push(None);
+        }
+        self.columns.push(col);
+        self.graphs.push(RwLock::new(Self::graph(params)));
+    }
+
+    /// Drops a named vector's column and graph.
+    pub fn remove_column(&mut self, name: &str) {
+        if let Some(i) = self.column(name) {
+            self.columns.remove(i);
+            self.graphs.remove(i);
+        }
+    }
+
+    /// Applies changed settings of a named vector: the sparse modifier and full scan
+    /// threshold take effect at once; other index parameters rebuild its graph; another
+    /// index datatype rebuilds the column from its stored vectors.
+    pub fn update_spec(&mut self, spec: &VectorSpec) {
+        let Some(i) = self.column(&spec.name) else {
+            return;
+        };
+        let old = &mut self.columns[i];
+        if old.spec.kind != spec.kind || old.spec.datatype == spec.datatype {
+            old.spec.modifier = spec.modifier;
+            old.spec.full_scan_threshold = spec.full_scan_threshold;
+            if old.spec.hnsw != spec.hnsw {
+                old.spec.hnsw = spec.hnsw;
+                self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
+            }
+            return;
+        }
+        let mut col = VectorColumn::new(spec.clone());
+        for o in 0..old.len() as u32 {
+            col.push(old.get(o).as_ref());
+            if !self.live[o as usize] {
+                col.retire(o);
+            }
+        }
+        self.columns[i] = col;
+        self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
     }
 
     pub fn upsert(&mut self, rec: PointRecord) {
@@ -100,7 +171,7 @@ impl Segment {
         }
         let offset = self.ids.len() as u32;
         for col in &mut self.columns {
-            col.push(rec.vectors.get(&col.spec.name).map(Vec::as_slice));
+            col.push(rec.vectors.get(&col.spec.name));
         }
         self.index.index_point(offset, &rec.payload);
         self.ids.push(rec.id);
@@ -113,6 +184,9 @@ impl Segment {
     fn retire(&mut self, offset: u32) {
         self.live[offset as usize] = false;
         self.payloads[offset as usize] = Payload::new();
+        for col in &mut self.columns {
+            col.retire(offset);
+        }
     }
 
     pub fn delete(&mut self, id: PointId) -> bool {
@@ -142,8 +216,7 @@ impl Segment {
         let vectors: NamedVectors = self
             .columns
             .iter()
-            .filter(|c| c.has(offset))
-            .map(|c| (c.spec.name.clone(), c.get(offset).to_vec()))
+            .filter_map(|c| Some((c.spec.name.clone(), c.get(offset)?)))
             .collect();
         PointRecord {
             id: self.ids[offset as usize],
@@ -195,75 +268,19 @@ impl Segment {
     pub fn matches(&self, offset: u32, filter: Option<&Filter>) -> bool {
         self.live[offset as usize]
             && filter.is_none_or(|f| {
+                let has = |name: &str| {
+                    self.column(name)
+                        .is_some_and(|c| self.columns[c].has(offset))
+                };
                 filter_eval::matches(
                     f,
-                    self.ids[offset as usize],
-                    &self.payloads[offset as usize],
+                    Point {
+                        id: self.ids[offset as usize],
+                        payload: &self.payloads[offset as usize],
+                        has_vector: &has,
+                    },
                 )
             })
-    }
-
-    /// Offsets that may match `filter` (a superset), when it narrows them: by a top-level
-    /// `has_id` through the id map, else by a payload index.
-    fn candidates(&self, filter: &Filter) -> Option<Vec<u32>> {
-        let by_id = filter.must.iter().flatten().find_map(|c| match c {
-            Condition::HasId { has_id } => {
-                let mut v: Vec<u32> = has_id
-                    .iter()
-                    .filter_map(|id| self.id_map.get(id).copied())
-                    .collect();
-                v.sort_unstable();
-                v.dedup();
-                Some(v)
-            }
-            _ => None,
-        });
-        by_id.or_else(|| self.index.candidates(filter))
-    }
-
-    /// Live offsets matching the filter, in id order.
-    pub fn filtered(&self, filter: Option<&Filter>) -> Vec<u32> {
-        if let Some(c) = filter.and_then(|f| self.candidates(f)) {
-            let mut v: Vec<u32> = c.into_iter().filter(|&o| self.matches(o, filter)).collect();
-            v.sort_by_key(|&o| self.ids[o as usize]);
-            return v;
-        }
-        self.id_map
-            .values()
-            .copied()
-            .filter(|&o| self.matches(o, filter))
-            .collect()
-    }
-
-    pub fn count(&self, filter: Option<&Filter>) -> usize {
-        match filter {
-            None => self.id_map.len(),
-            Some(_) => self.filtered(filter).len(),
-        }
-    }
-
-    /// Points with id >= `from`, in id order, at most `limit`.
-    pub fn scroll(&self, from: Option<PointId>, limit: usize, filter: Option<&Filter>) -> Vec<u32> {
-        let start = from
-            .map(std::ops::Bound::Included)
-            .unwrap_or(std::ops::Bound::Unbounded);
-        if let Some(c) = filter.and_then(|f| self.candidates(f)) {
-            let mut v: Vec<u32> = c
-                .into_iter()
-                .filter(|&o| {
-                    self.matches(o, filter) && from.is_none_or(|f| self.ids[o as usize] >= f)
-                })
-                .collect();
-            v.sort_by_key(|&o| self.ids[o as usize]);
-            v.truncate(limit);
-            return v;
-        }
-        self.id_map
-            .range((start, std::ops::Bound::Unbounded))
-            .map(|(_, &o)| o)
-            .filter(|&o| self.matches(o, filter))
-            .take(limit)
-            .collect()
     }
 
     /// Numeric value of `key` for ordering, if the point has one.
@@ -277,111 +294,86 @@ impl Segment {
     }
 
     /// The vector `name` of a point, if it has one.
-    pub fn vector(&self, offset: u32, name: &str) -> Option<&[f32]> {
-        let c = &self.columns[self.column(name)?];
-        c.has(offset).then(|| c.get(offset))
+    pub fn vector(&self, offset: u32, name: &str) -> Option<VectorData> {
+        self.columns[self.column(name)?].get(offset)
     }
 
-    fn column(&self, name: &str) -> Option<usize> {
+    pub(super) fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.spec.name == name)
     }
 
-    fn full_scan_points(&self, col: usize) -> usize {
-        let dim = self.columns[col].spec.dim.max(1);
-        self.params.full_scan_threshold_kb * 1024 / (dim * 4)
+    /// The spec of a named vector held here.
+    pub fn spec(&self, name: &str) -> Option<&VectorSpec> {
+        self.column(name).map(|c| &self.columns[c].spec)
     }
 
-    /// Nearest points as (offset, score), best first.
-    pub fn search(&self, req: &SearchRequest<'_>) -> Vec<(u32, f32)> {
-        let Some(ci) = self.column(req.vector_name) else {
-            return Vec::new();
-        };
-        let col = &self.columns[ci];
-        let dist = col.spec.distance;
-        let order = |o: u32| dist.to_order(dist.score(req.vector, col.get(o)));
-        let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
-        let threshold = self.full_scan_points(ci);
-        let graph = self.graphs[ci].read();
-        let use_graph = !req.exact && self.len() > threshold && !graph.is_empty();
-
-        let mut hits: Vec<Scored> = if let Some(cands) = req.filter.and_then(|f| self.candidates(f))
-        {
-            if !use_graph || cands.len() <= threshold {
-                exact_top(cands.into_iter(), req.top, &order, &accept)
-            } else {
-                self.graph_then_tail(&graph, req, &order, &accept)
-            }
-        } else if !use_graph || self.filter_is_selective(req.filter, threshold) {
-            exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
-        } else {
-            self.graph_then_tail(&graph, req, &order, &accept)
-        };
-        if let Some(t) = req.score_threshold {
-            hits.retain(|s| dist.passes(dist.score(req.vector, col.get(s.id)), t));
-        }
-        hits.into_iter()
-            .map(|s| (s.id, dist.score(req.vector, col.get(s.id))))
-            .collect()
-    }
-
-    fn graph_then_tail(
+    /// Live points with the sparse vector `name` (those matching `corpus`, when given), and
+    /// how many of them set each index.
+    pub fn sparse_stats(
         &self,
-        graph: &Hnsw,
-        req: &SearchRequest<'_>,
-        order: &dyn Fn(u32) -> f32,
-        accept: &dyn Fn(u32) -> bool,
-    ) -> Vec<Scored> {
-        let ef = req.ef.unwrap_or(self.params.ef_construct).max(req.top);
-        let mut hits = graph.search(req.top, ef, order, accept);
-        let tail = exact_top(
-            graph.len() as u32..self.ids.len() as u32,
-            req.top,
-            order,
-            accept,
-        );
-        hits.extend(tail);
-        hits.sort();
-        hits.dedup_by_key(|s| s.id);
-        hits.truncate(req.top);
-        hits
+        name: &str,
+        indices: &[u32],
+        corpus: Option<&Filter>,
+    ) -> (usize, Vec<usize>) {
+        let Some(super::vectors::Column::Sparse(s)) =
+            self.column(name).map(|c| &self.columns[c].data)
+        else {
+            return (0, vec![0; indices.len()]);
+        };
+        let Some(corpus) = corpus else {
+            return (s.points(), indices.iter().map(|&i| s.df(i)).collect());
+        };
+        let (mut points, mut df) = (0, vec![0; indices.len()]);
+        for o in self
+            .filtered(Some(corpus))
+            .into_iter()
+            .filter(|&o| s.has(o))
+        {
+            points += 1;
+            let v = s.get(o);
+            for (d, i) in df.iter_mut().zip(indices) {
+                *d += usize::from(v.get(*i).is_some());
+            }
+        }
+        (points, df)
     }
 
-    /// Estimates from a sample whether few enough points pass the filter for an exact scan.
-    fn filter_is_selective(&self, filter: Option<&Filter>, threshold: usize) -> bool {
-        let Some(f) = filter else { return false };
-        let n = self.ids.len();
-        let sample = 512.min(n);
-        if sample == 0 {
-            return true;
+    /// Points below which a search of column `col` is an exact scan.
+    pub(super) fn full_scan_points(&self, col: usize) -> usize {
+        let c = &self.columns[col];
+        match c.spec.kind {
+            VectorKind::Sparse => c
+                .spec
+                .full_scan_threshold
+                .unwrap_or(DEFAULT_SPARSE_FULL_SCAN),
+            _ => self.col_params(col).full_scan_threshold_kb * 1024 / c.bytes_per_point().max(1),
         }
-        let step = (n / sample).max(1);
-        let hits = (0..n)
-            .step_by(step)
-            .take(sample)
-            .filter(|&o| self.matches(o as u32, Some(f)))
-            .count();
-        let estimate = hits * n / sample;
-        estimate <= threshold
+    }
+
+    /// Whether column `ci` should have a graph now.
+    fn wants_graph(&self, ci: usize) -> bool {
+        self.col_params(ci).m > 0
+            && self.columns[ci].spec.in_graph()
+            && self.len() > self.full_scan_points(ci)
     }
 
     /// Adds up to `budget` pending offsets to the graphs with `indexing_threads` workers;
     /// returns how many were added. Searches run meanwhile: the graph is only locked
     /// exclusively to make room.
     pub fn index_step(&self, budget: usize) -> usize {
-        let threads = self.params.indexing_threads;
         let mut added = 0;
         for (ci, col) in self.columns.iter().enumerate() {
-            if self.params.m == 0 || self.len() <= self.full_scan_points(ci) {
+            if !self.wants_graph(ci) {
                 continue;
             }
+            let threads = self.col_params(ci).indexing_threads;
             let from = self.graphs[ci].read().len();
             let to = col.len().min(from + budget.saturating_sub(added));
             if to <= from {
                 continue;
             }
             self.graphs[ci].write().reserve(to);
-            let dist = col.spec.distance;
-            let d = |a: u32, b: u32| dist.to_order(dist.score(col.get(a), col.get(b)));
+            let d = |a: u32, b: u32| col.pair_order(a, b);
             let present = |o: u32| col.has(o) && self.live[o as usize];
             self.graphs[ci]
                 .read()
@@ -398,11 +390,9 @@ impl Segment {
 
     /// Offsets not yet in a graph (0 when the segment is small enough for exact search).
     pub fn pending_index(&self) -> usize {
-        self.columns
-            .iter()
-            .enumerate()
-            .filter(|(ci, _)| self.params.m > 0 && self.len() > self.full_scan_points(*ci))
-            .map(|(ci, c)| c.len() - self.graphs[ci].read().len())
+        (0..self.columns.len())
+            .filter(|&ci| self.wants_graph(ci))
+            .map(|ci| self.columns[ci].len() - self.graphs[ci].read().len())
             .sum()
     }
 
@@ -412,10 +402,23 @@ impl Segment {
 
     /// Heap bytes held by vectors, graphs and ids (payloads not counted).
     pub fn memory_bytes(&self) -> usize {
-        self.columns.iter().map(VectorColumn::bytes).sum::<usize>()
-            + self.graphs.iter().map(|g| g.read().bytes()).sum::<usize>()
+        self.column_memory().iter().map(|c| c.bytes).sum::<usize>()
             + self.ids.capacity() * 17
             + self.versions.capacity() * 8
+    }
+
+    /// Memory per named vector: its column and graph.
+    pub fn column_memory(&self) -> Vec<ColumnMemory> {
+        self.columns
+            .iter()
+            .zip(&self.graphs)
+            .map(|(c, g)| ColumnMemory {
+                name: c.spec.name.clone(),
+                kind: c.spec.kind,
+                vectors: self.id_map.values().filter(|&&o| c.has(o)).count(),
+                bytes: c.bytes() + g.read().bytes(),
+            })
+            .collect()
     }
 
     pub fn distance_of(&self, name: &str) -> Option<Distance> {
@@ -428,47 +431,17 @@ impl Segment {
     }
 }
 
-fn exact_top(
-    offsets: impl Iterator<Item = u32>,
-    k: usize,
-    order: &dyn Fn(u32) -> f32,
-    accept: &dyn Fn(u32) -> bool,
-) -> Vec<Scored> {
-    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-    if k == 0 {
-        return Vec::new();
-    }
-    for o in offsets {
-        if !accept(o) {
-            continue;
-        }
-        let s = Scored {
-            dist: order(o),
-            id: o,
-        };
-        if heap.len() < k {
-            heap.push(s);
-        } else if heap.peek().is_some_and(|w| s < *w) {
-            heap.pop();
-            heap.push(s);
-        }
-    }
-    heap.into_sorted_vec()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::search::SearchRequest;
+    use super::super::vectors::QueryVector;
     use super::*;
     use rand::Rng;
     use serde_json::json;
 
     fn seg(threshold_kb: usize) -> Segment {
         Segment::new(
-            vec![VectorSpec {
-                name: String::new(),
-                dim: 8,
-                distance: Distance::Cosine,
-            }],
+            vec![VectorSpec::dense("", 8, Distance::Cosine)],
             HnswParams {
                 m: 16,
                 ef_construct: 100,
@@ -487,7 +460,7 @@ mod tests {
         PointRecord {
             id: PointId::Num(i),
             version: i,
-            vectors: [(String::new(), v)].into(),
+            vectors: [(String::new(), VectorData::Dense(v))].into(),
             payload,
         }
     }
@@ -499,7 +472,7 @@ mod tests {
         s.upsert(rec(2, vec![-1.0; 8]));
         s.upsert(rec(1, vec![0.5; 8]));
         assert_eq!(s.len(), 2);
-        let q = vec![1.0 / 8f32.sqrt(); 8];
+        let q = QueryVector::Dense(vec![1.0 / 8f32.sqrt(); 8]);
         let req = SearchRequest {
             vector_name: "",
             vector: &q,
@@ -534,6 +507,7 @@ mod tests {
         assert!(s.pending_index() > 0);
         let mut q = v;
         Distance::Cosine.preprocess(&mut q);
+        let q = QueryVector::Dense(q);
         let req = SearchRequest {
             vector_name: "",
             vector: &q,
@@ -565,6 +539,7 @@ mod tests {
         for _ in 0..20 {
             let mut q: Vec<f32> = (0..8).map(|_| rng.gen::<f32>() - 0.5).collect();
             Distance::Cosine.preprocess(&mut q);
+            let q = QueryVector::Dense(q);
             let base = SearchRequest {
                 vector_name: "",
                 vector: &q,

@@ -82,17 +82,14 @@ mod tests {
     use super::*;
     use crate::segment::point_id::PointId;
     use crate::segment::record::PointRecord;
+    use crate::segment::record::VectorData;
     use crate::segment::vectors::VectorSpec;
     use crate::segment::HnswParams;
     use serde_json::json;
 
     #[test]
     fn counts_each_value_once_per_point() {
-        let spec = VectorSpec {
-            name: String::new(),
-            dim: 1,
-            distance: crate::segment::distance::Distance::Dot,
-        };
+        let spec = VectorSpec::dense("", 1, crate::segment::distance::Distance::Dot);
         let params = HnswParams {
             m: 16,
             ef_construct: 100,
@@ -110,7 +107,7 @@ mod tests {
             seg.upsert(PointRecord {
                 id: PointId::Num(i as u64),
                 version: 1,
-                vectors: [(String::new(), vec![1.0])].into(),
+                vectors: [(String::new(), VectorData::Dense(vec![1.0]))].into(),
                 payload: p.as_object().cloned().unwrap_or_default(),
             });
         }

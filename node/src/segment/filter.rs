@@ -44,6 +44,7 @@ pub enum Condition {
     IsEmpty { is_empty: KeyRef },
     IsNull { is_null: KeyRef },
     HasId { has_id: Vec<PointId> },
+    HasVector { has_vector: String },
     Nested { nested: Nested },
     Filter(Filter),
 }
@@ -164,6 +165,14 @@ impl<'de> Deserialize<'de> for Condition {
                     has_id: Vec<PointId>,
                 }
                 serde_json::from_value::<W>(v).map(|w| Condition::HasId { has_id: w.has_id })
+            } else if map.contains_key("has_vector") {
+                #[derive(Deserialize)]
+                struct W {
+                    has_vector: String,
+                }
+                serde_json::from_value::<W>(v).map(|w| Condition::HasVector {
+                    has_vector: w.has_vector,
+                })
             } else if map.contains_key("nested") {
                 #[derive(Deserialize)]
                 struct W {
@@ -216,7 +225,7 @@ mod tests {
         let f: Filter = serde_json::from_str(
             r#"{"must":[{"key":"city","match":{"value":"London"}},
                 {"key":"n","range":{"gte":1,"lt":5.5}},
-                {"has_id":[1,"550e8400-e29b-41d4-a716-446655440000"]},
+                {"has_id":[1,"550e8400-e29b-41d4-a716-446655440000"]},{"has_vector":"img"},
                 {"is_empty":{"key":"tags"}},{"is_null":{"key":"x"}},
                 {"must_not":[{"key":"a.b","match":{"any":["x","y"]}}]},
                 {"nested":{"key":"arr","filter":{"must":{"key":"k","match":{"value":1}}}}}],
@@ -224,7 +233,7 @@ mod tests {
               "min_should":{"conditions":[{"key":"c","match":{"except":[1,2]}}],"min_count":1}}"#,
         )
         .unwrap();
-        assert_eq!(f.must.as_ref().unwrap().len(), 7);
+        assert_eq!(f.must.as_ref().unwrap().len(), 8);
         assert_eq!(f.should.as_ref().unwrap().len(), 1);
     }
 

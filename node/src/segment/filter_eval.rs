@@ -1,32 +1,46 @@
-//! Checks a filter against one point's id and payload.
+//! Checks a filter against one point: its id, payload and which vectors it has.
 
 use super::filter::{Condition, FieldCondition, Filter, Match, MatchValue};
 use super::payload::{raw_values_at, values_at, Payload};
 use super::point_id::PointId;
 use serde_json::Value;
 
-pub fn matches(filter: &Filter, id: PointId, payload: &Payload) -> bool {
+/// What a filter can look at of one point.
+#[derive(Clone, Copy)]
+pub struct Point<'a> {
+    pub id: PointId,
+    pub payload: &'a Payload,
+    /// Whether the point has the named vector (`has_vector`).
+    pub has_vector: &'a dyn Fn(&str) -> bool,
+}
+
+/// A point seen only through its id and payload (it has no vectors).
+pub fn bare(id: PointId, payload: &Payload) -> Point<'_> {
+    Point {
+        id,
+        payload,
+        has_vector: &|_| false,
+    }
+}
+
+pub fn matches(filter: &Filter, p: Point<'_>) -> bool {
     if let Some(must) = &filter.must {
-        if !must.iter().all(|c| check(c, id, payload)) {
+        if !must.iter().all(|c| check(c, p)) {
             return false;
         }
     }
     if let Some(must_not) = &filter.must_not {
-        if must_not.iter().any(|c| check(c, id, payload)) {
+        if must_not.iter().any(|c| check(c, p)) {
             return false;
         }
     }
     if let Some(should) = &filter.should {
-        if !should.is_empty() && !should.iter().any(|c| check(c, id, payload)) {
+        if !should.is_empty() && !should.iter().any(|c| check(c, p)) {
             return false;
         }
     }
     if let Some(ms) = &filter.min_should {
-        let hits = ms
-            .conditions
-            .iter()
-            .filter(|c| check(c, id, payload))
-            .count();
+        let hits = ms.conditions.iter().filter(|c| check(c, p)).count();
         if hits < ms.min_count {
             return false;
         }
@@ -34,17 +48,18 @@ pub fn matches(filter: &Filter, id: PointId, payload: &Payload) -> bool {
     true
 }
 
-fn check(cond: &Condition, id: PointId, payload: &Payload) -> bool {
+fn check(cond: &Condition, p: Point<'_>) -> bool {
     match cond {
-        Condition::Field(fc) => check_field(fc, payload),
-        Condition::IsEmpty { is_empty: k } => is_empty(payload, &k.key),
-        Condition::IsNull { is_null: k } => is_null(payload, &k.key),
-        Condition::HasId { has_id } => has_id.contains(&id),
-        Condition::Nested { nested } => values_at(payload, &nested.key)
+        Condition::Field(fc) => check_field(fc, p.payload),
+        Condition::IsEmpty { is_empty: k } => is_empty(p.payload, &k.key),
+        Condition::IsNull { is_null: k } => is_null(p.payload, &k.key),
+        Condition::HasId { has_id } => has_id.contains(&p.id),
+        Condition::HasVector { has_vector } => (p.has_vector)(has_vector),
+        Condition::Nested { nested } => values_at(p.payload, &nested.key)
             .into_iter()
             .filter_map(Value::as_object)
-            .any(|obj| matches(&nested.filter, id, obj)),
-        Condition::Filter(f) => matches(f, id, payload),
+            .any(|obj| matches(&nested.filter, Point { payload: obj, ..p })),
+        Condition::Filter(f) => matches(f, p),
     }
 }
 
@@ -178,9 +193,16 @@ mod tests {
             json!({"must": [{"nested": {"key": "arr", "filter": {"must": [
                   {"key": "k", "match": {"value": 2}}, {"key": "m", "match": {"value": "y"}}]}}}]}),
             json!({"must": [{"key": "arr[].m", "match": {"value": "x"}}]}),
+            json!({"must": [{"has_vector": "img"}], "must_not": [{"has_vector": "text"}]}),
         ];
+        let has = |name: &str| name == "img";
+        let point = Point {
+            id,
+            payload: &doc,
+            has_vector: &has,
+        };
         for c in yes {
-            assert!(matches(&f(c.clone()), id, &doc), "{c}");
+            assert!(matches(&f(c.clone()), point), "{c}");
         }
         let no = [
             json!({"must": [{"key": "city", "match": {"value": "Paris"}}]}),
@@ -193,9 +215,10 @@ mod tests {
                   {"key": "k", "match": {"value": 1}}, {"key": "m", "match": {"value": "y"}}]}}}]}),
             json!({"should": [{"key": "n", "match": {"value": 1}}]}),
             json!({"must": [{"key": "n", "match": {"value": "3"}}]}),
+            json!({"must": [{"has_vector": "text"}]}),
         ];
         for c in no {
-            assert!(!matches(&f(c.clone()), id, &doc), "{c}");
+            assert!(!matches(&f(c.clone()), point), "{c}");
         }
     }
 }

@@ -2,11 +2,32 @@
 
 use super::payload::Payload;
 use super::point_id::PointId;
+use super::sparse_vector::SparseVector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// One vector of a point, of any kind; its JSON is Qdrant's (an array, an array of arrays,
+/// or `{"indices", "values"}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorData {
+    Dense(Vec<f32>),
+    Multi(Vec<Vec<f32>>),
+    Sparse(SparseVector),
+}
+
+impl VectorData {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            VectorData::Dense(_) => "dense",
+            VectorData::Multi(_) => "multi",
+            VectorData::Sparse(_) => "sparse",
+        }
+    }
+}
+
 /// Vectors of one point by name; "" is the unnamed default vector.
-pub type NamedVectors = BTreeMap<String, Vec<f32>>;
+pub type NamedVectors = BTreeMap<String, VectorData>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointRecord {
@@ -83,19 +104,23 @@ impl WithVector {
     }
 }
 
-/// Vector output: a bare array for an unnamed-vector collection, else an object by name.
+/// Vector output: a bare vector for an unnamed-vector collection, else an object by name.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum VectorOutput {
-    Single(Vec<f32>),
+    Single(VectorData),
     Named(NamedVectors),
 }
 
 impl VectorOutput {
+    /// A collection with one unnamed vector answers it bare, as does one whose only vector
+    /// on this point is the unnamed one (Qdrant, after named vectors were added to it).
     pub fn from_named(mut v: NamedVectors, unnamed: bool) -> VectorOutput {
-        match (unnamed, v.remove("")) {
-            (true, Some(single)) => VectorOutput::Single(single),
-            (_, _) => VectorOutput::Named(v),
+        if unnamed || (v.len() == 1 && v.contains_key("")) {
+            if let Some(single) = v.remove("") {
+                return VectorOutput::Single(single);
+            }
         }
+        VectorOutput::Named(v)
     }
 }

@@ -8,6 +8,7 @@ use crate::cluster::placement::place;
 use crate::collection::config::{CollectionConfig, CreateCollection, UpdateCollection};
 use crate::collection::registry::AliasActions;
 use crate::collection::replicas::Layout;
+use crate::collection::vector_config::VectorNameConfig;
 use crate::consensus::{Command, ConsensusError};
 use crate::segment::payload_index::FieldType;
 use axum::extract::State;
@@ -174,6 +175,46 @@ pub async fn collection_aliases(
                 .filter(|(_, col)| *col == c.name),
         ),
     ))
+}
+
+/// `PUT /collections/{name}/vectors/{vector_name}`: adds a named vector, through Raft in
+/// cluster mode; points that exist do not have it until they are updated.
+pub async fn create_vector(
+    t: Timer,
+    State(s): State<AppState>,
+    P((name, vector)): P<(String, String)>,
+    Q(q): Q<CommitTimeout>,
+    JsonBody(config): JsonBody<VectorNameConfig>,
+) -> ApiResult<Response> {
+    let c = s.registry.get(&name)?;
+    // Validate on a copy here, so a bad request is refused before it is proposed.
+    c.config()
+        .add_vector(&vector, &config)
+        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+    let cmd = Command::CreateVector {
+        collection: c.name.clone(),
+        name: vector,
+        config,
+    };
+    commit(&s, cmd, q.duration()).await?;
+    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+}
+
+/// `DELETE /collections/{name}/vectors/{vector_name}`: removes a named vector and its data
+/// (a name the collection does not have is no error, as in Qdrant).
+pub async fn delete_vector(
+    t: Timer,
+    State(s): State<AppState>,
+    P((name, vector)): P<(String, String)>,
+    Q(q): Q<CommitTimeout>,
+) -> ApiResult<Response> {
+    let c = s.registry.get(&name)?;
+    let cmd = Command::DeleteVector {
+        collection: c.name.clone(),
+        name: vector,
+    };
+    commit(&s, cmd, q.duration()).await?;
+    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
 }
 
 #[derive(Debug, Deserialize)]

@@ -84,12 +84,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Timer {
     }
 }
 
+/// Qdrant's answer envelope. Serialised as it is (not through `serde_json::Value`), so f32
+/// scores and vectors keep their shortest form and fields keep Qdrant's order.
+#[derive(Serialize)]
+struct Envelope<T> {
+    result: T,
+    status: &'static str,
+    time: f64,
+}
+
 /// `{"result": …, "status": "ok", "time": seconds}`
 pub fn ok<T: Serialize>(t: Timer, result: T) -> Response {
-    axum::Json(
-        serde_json::json!({"result": result, "status": "ok", "time": t.0.elapsed().as_secs_f64()}),
-    )
+    axum::Json(Envelope {
+        result,
+        status: "ok",
+        time: t.0.elapsed().as_secs_f64(),
+    })
     .into_response()
+}
+
+/// `{"points": […]}` of a query answer.
+#[derive(Serialize)]
+pub struct Points<T> {
+    pub points: T,
 }
 
 /// Runs blocking collection work off the async threads.

@@ -48,9 +48,9 @@ async fn matrix(
     }
     let limit = check_limit(req.limit, 3)?;
     let using = req.using.unwrap_or_default();
-    let distance = c.vector_spec(&using)?.distance;
+    let spec = c.vector_spec(&using)?;
     let points = s.router.sample(&c, req.filter, &using, sample).await?;
-    let pairs = nearest_pairs(&points, distance, limit);
+    let pairs = nearest_pairs(&points, &spec, limit);
     Ok((points, pairs))
 }
 

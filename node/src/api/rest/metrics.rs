@@ -56,6 +56,19 @@ impl Metrics {
     }
 }
 
+/// One gauge with labels, in the text format: `name{k="v",…} value` per row.
+pub fn labeled(name: &str, help: &str, rows: &[(Vec<(&str, String)>, f64)]) -> String {
+    let mut out = format!("# HELP {name} {help}\n# TYPE {name} gauge\n");
+    for (labels, v) in rows {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, val)| format!("{k}=\"{}\"", val.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+    }
+    out
+}
+
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();

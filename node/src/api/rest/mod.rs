@@ -90,6 +90,10 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
             &format!("{c}/aliases"),
             get(collections::collection_aliases),
         )
+        .route(
+            &format!("{c}/vectors/{{vector_name}}"),
+            put(collections::create_vector).delete(collections::delete_vector),
+        )
         .route(&format!("{c}/index"), put(collections::create_index))
         .route(
             &format!("{c}/index/{{field_name}}"),

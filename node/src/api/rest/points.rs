@@ -125,7 +125,7 @@ async fn run(
 }
 
 fn upsert_op(s: &AppState, name: &str, req: UpsertRequest) -> ApiResult<ShardOp> {
-    let specs = s.registry.get(name)?.config().params.vectors.specs();
+    let specs = s.registry.get(name)?.specs();
     Ok(ShardOp::Upsert(req.into_points(&specs)?))
 }
 
@@ -205,7 +205,7 @@ pub async fn clear_payload(
 }
 
 fn update_vectors_op(s: &AppState, name: &str, b: UpdateVectorsBody) -> ApiResult<ShardOp> {
-    let specs = s.registry.get(name)?.config().params.vectors.specs();
+    let specs = s.registry.get(name)?.specs();
     let list = b
         .points
         .into_iter()
@@ -226,7 +226,7 @@ pub async fn update_vectors(
 }
 
 fn delete_vectors_op(s: &AppState, name: &str, b: DeleteVectorsBody) -> ApiResult<ShardOp> {
-    let specs = s.registry.get(name)?.config().params.vectors.specs();
+    let specs = s.registry.get(name)?.specs();
     for v in &b.vector {
         if !specs.iter().any(|s| &s.name == v) {
             return Err(ApiError::BadRequest(format!(

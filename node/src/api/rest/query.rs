@@ -2,7 +2,7 @@
 //! shards of a collection through the cluster router.
 
 use super::error::ApiResult;
-use super::extract::{ok, JsonBody, Timer, P, Q};
+use super::extract::{ok, JsonBody, Points, Timer, P, Q};
 use super::points::ReadParams;
 use super::prefetch::{self, Stage};
 use super::recommend;
@@ -17,7 +17,7 @@ use crate::collection::query::{
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::facet::facetable;
 use crate::segment::payload::values_at;
-use crate::segment::record::{WithPayload, WithVector};
+use crate::segment::record::{VectorData, WithPayload, WithVector};
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -51,7 +51,7 @@ pub(super) async fn plain(
 ) -> CollectionResult<Vec<ScoredPoint>> {
     let (limit, offset) = (stage.limit, stage.offset);
     let kind = QueryKind::parse(stage.query.as_ref())?;
-    let search = |vector: Vec<f32>, exclude| Search {
+    let search = |vector: VectorData, exclude| Search {
         using: stage.using.clone(),
         vector,
         filter: stage.filter.clone(),
@@ -63,6 +63,7 @@ pub(super) async fn plain(
         exclude,
         with_payload: wp.clone(),
         with_vector: wv.clone(),
+        idf_corpus: stage.params.idf.as_ref().and_then(|i| i.corpus().cloned()),
     };
     let scroll = |order_by| Scroll {
         from: None,
@@ -113,7 +114,7 @@ pub async fn query(
     let c = s.registry.get(&name)?;
     s.issues.check(&c, req.filter.as_ref());
     let points = run_query(&s.router, &c, &req, q.consistency).await?;
-    Ok(ok(t, json!({"points": points})))
+    Ok(ok(t, Points { points }))
 }
 
 pub async fn query_batch(
@@ -133,7 +134,7 @@ pub async fn query_batch(
         .map(|one| run_query(&s.router, &c, one, q.consistency));
     let mut out = Vec::with_capacity(req.searches.len());
     for points in futures::future::join_all(runs).await {
-        out.push(json!({"points": points?}));
+        out.push(Points { points: points? });
     }
     Ok(ok(t, out))
 }
@@ -193,11 +194,20 @@ pub async fn query_groups(
             }
         }
     }
-    let groups: Vec<Value> = groups
+    #[derive(serde::Serialize)]
+    struct Group {
+        id: Value,
+        hits: Vec<ScoredPoint>,
+    }
+    #[derive(serde::Serialize)]
+    struct Groups {
+        groups: Vec<Group>,
+    }
+    let groups = groups
         .into_iter()
-        .map(|(id, hits)| json!({"id": id, "hits": hits}))
+        .map(|(id, hits)| Group { id, hits })
         .collect();
-    Ok(ok(t, json!({"groups": groups})))
+    Ok(ok(t, Groups { groups }))
 }
 
 pub async fn scroll(

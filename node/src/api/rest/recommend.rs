@@ -1,11 +1,17 @@
 //! `recommend` queries (strategy `average_vector`): the examples become one query vector,
 //! `avg(positive) + avg(positive) - avg(negative)`, and the example points are left out.
+//! Dense and sparse vectors are averaged by dimension; a multivector query is the
+//! positive examples' sub-vectors and the negative ones' negated (Qdrant's result for
+//! Cosine).
 
 use crate::cluster::router::Router;
 use crate::collection::query::Example;
-use crate::collection::{Collection, CollectionResult};
+use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::filter::{Condition, Filter};
 use crate::segment::point_id::PointId;
+use crate::segment::record::VectorData;
+use crate::segment::sparse_vector::SparseVector;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The query vector of a recommendation and the example point ids to leave out.
@@ -15,46 +21,85 @@ pub async fn query_vector(
     using: &str,
     positive: &[Example],
     negative: &[Example],
-) -> CollectionResult<(Vec<f32>, Vec<PointId>)> {
+) -> CollectionResult<(VectorData, Vec<PointId>)> {
     let mut ids = Vec::new();
-    let pos = average(r, c, using, positive, &mut ids).await?;
-    let Some(neg) = average(r, c, using, negative, &mut ids).await? else {
-        return Ok((pos.unwrap_or_default(), ids));
-    };
-    let pos = pos.unwrap_or_default();
-    let v = pos.iter().zip(&neg).map(|(p, n)| p + p - n).collect();
-    Ok((v, ids))
+    let pos = vectors(r, c, using, positive, &mut ids).await?;
+    let neg = vectors(r, c, using, negative, &mut ids).await?;
+    Ok((combine(&pos, &neg)?, ids))
 }
 
-/// The mean of the examples' vectors (stored vectors as stored; Cosine ones normalised).
-async fn average(
+/// The examples' vectors, checked and preprocessed like stored ones.
+async fn vectors(
     r: &Router,
     c: &Arc<Collection>,
     using: &str,
     examples: &[Example],
     ids: &mut Vec<PointId>,
-) -> CollectionResult<Option<Vec<f32>>> {
-    let mut sum: Option<Vec<f32>> = None;
+) -> CollectionResult<Vec<VectorData>> {
+    let spec = c.vector_spec(using)?;
+    let mut out = Vec::with_capacity(examples.len());
     for e in examples {
-        let v = match e {
+        out.push(match e {
             Example::Vector(v) => {
-                let distance = c.check_vector(using, v)?;
-                let mut v = v.clone();
-                distance.preprocess(&mut v);
+                let mut v = spec
+                    .check(v.clone())
+                    .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+                spec.preprocess(&mut v);
                 v
             }
             Example::Point(id) => {
                 ids.push(*id);
                 r.vector_of(c, *id, using).await?
             }
-        };
-        match &mut sum {
-            None => sum = Some(v),
-            Some(s) => s.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
-        }
+        });
     }
-    let n = examples.len() as f32;
-    Ok(sum.map(|s| s.into_iter().map(|x| x / n).collect()))
+    Ok(out)
+}
+
+/// `2·avg(pos) − avg(neg)` for dense and sparse examples; sub-vectors for multivectors.
+pub fn combine(pos: &[VectorData], neg: &[VectorData]) -> CollectionResult<VectorData> {
+    let weighted = pos
+        .iter()
+        .map(|v| (v, 2.0 / pos.len() as f32))
+        .chain(neg.iter().map(|v| (v, -1.0 / neg.len() as f32)));
+    match pos.first() {
+        Some(VectorData::Dense(first)) => {
+            let mut sum = vec![0.0f32; first.len()];
+            for (v, w) in weighted {
+                if let VectorData::Dense(d) = v {
+                    sum.iter_mut().zip(d).for_each(|(a, b)| *a += w * b);
+                }
+            }
+            Ok(VectorData::Dense(sum))
+        }
+        Some(VectorData::Sparse(_)) => {
+            let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
+            for (v, w) in weighted {
+                if let VectorData::Sparse(s) = v {
+                    for (&i, &x) in s.indices.iter().zip(&s.values) {
+                        *sum.entry(i).or_default() += w * x;
+                    }
+                }
+            }
+            Ok(VectorData::Sparse(SparseVector {
+                indices: sum.keys().copied().collect(),
+                values: sum.values().copied().collect(),
+            }))
+        }
+        Some(VectorData::Multi(_)) => {
+            let mut subs = Vec::new();
+            for (v, w) in weighted {
+                if let VectorData::Multi(m) = v {
+                    let sign = w.signum();
+                    subs.extend(m.iter().map(|s| s.iter().map(|x| sign * x).collect()));
+                }
+            }
+            Ok(VectorData::Multi(subs))
+        }
+        None => Err(CollectionError::bad(
+            "Bad request: At least one positive vector ID required with this strategy",
+        )),
+    }
 }
 
 /// `filter` and none of `ids`.
@@ -67,4 +112,31 @@ pub fn without(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
         .get_or_insert_with(Vec::new)
         .push(Condition::HasId { has_id: ids });
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_vector_by_kind() {
+        let d = |v: &[f32]| VectorData::Dense(v.to_vec());
+        let got = combine(&[d(&[1.0, 0.0]), d(&[0.0, 1.0])], &[d(&[1.0, 1.0])]).unwrap();
+        assert_eq!(got, d(&[0.0, 0.0]));
+        let sp = |i: &[u32], v: &[f32]| {
+            VectorData::Sparse(SparseVector {
+                indices: i.to_vec(),
+                values: v.to_vec(),
+            })
+        };
+        let got = combine(&[sp(&[1, 5], &[1.0, 2.0])], &[sp(&[5, 9], &[1.0, 4.0])]).unwrap();
+        assert_eq!(got, sp(&[1, 5, 9], &[2.0, 3.0, -4.0]));
+        let m = VectorData::Multi(vec![vec![1.0, 0.0]]);
+        let n = VectorData::Multi(vec![vec![0.0, 2.0]]);
+        assert_eq!(
+            combine(&[m], &[n]).unwrap(),
+            VectorData::Multi(vec![vec![1.0, 0.0], vec![0.0, -2.0]])
+        );
+        assert!(combine(&[], &[]).is_err());
+    }
 }

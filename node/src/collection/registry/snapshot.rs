@@ -54,7 +54,7 @@ impl Registry {
         let c = self.get(name)?;
         if have.is_some_and(|h| h.config != want.config) {
             let _guard = self.change.lock();
-            c.set_config(want.config.clone());
+            c.set_config(want.config.clone())?;
             self.store(&c)?;
         }
         if have.is_some_and(|h| h.layout != want.layout) {
