@@ -1,18 +1,19 @@
 //! `bench index` measures the HNSW index in-process; `bench rest --url` measures any
-//! Qdrant-compatible server over REST with the same data and queries.
+//! Qdrant-compatible server over REST with the same data and queries; `bench vectors`
+//! measures the sparse and multivector kinds and every datatype's memory in-process.
 
 mod data;
 mod kinds;
 mod rest;
 mod stats;
+mod vector_kinds;
 
 use clap::{Parser, Subcommand};
 use node::segment::distance::Distance;
-use node::segment::engine::SearchRequest;
 use node::segment::point_id::PointId;
-use node::segment::record::PointRecord;
-use node::segment::vectors::VectorSpec;
-use node::segment::{HnswParams, Segment};
+use node::segment::record::{PointRecord, VectorData};
+use node::segment::vectors::{QueryVector, VectorSpec};
+use node::segment::{HnswParams, SearchRequest, Segment};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,26 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sparse and multivector search and memory per kind, in this process.
+    Vectors {
+        #[arg(long, default_value_t = 100_000)]
+        sparse_n: usize,
+        /// Average non-zeros per sparse document.
+        #[arg(long, default_value_t = 100)]
+        nnz: usize,
+        #[arg(long, default_value_t = 30_000)]
+        vocab: usize,
+        #[arg(long, default_value_t = 20_000)]
+        multi_n: usize,
+        /// Sub-vectors per multivector point.
+        #[arg(long, default_value_t = 32)]
+        multi_k: usize,
+        #[arg(long, default_value_t = 128)]
+        multi_dim: usize,
+        /// Also write the data for bench/edge_kinds.py.
+        #[arg(long)]
+        dump: Option<PathBuf>,
+    },
     /// A running server over REST.
     Rest {
         #[arg(long, default_value = "http://127.0.0.1:6333")]
@@ -103,11 +124,7 @@ fn run_index(
     truth: &[Vec<usize>],
 ) {
     let dim = data[0].len();
-    let spec = VectorSpec {
-        name: String::new(),
-        dim,
-        distance: Distance::Cosine,
-    };
+    let spec = VectorSpec::dense("", dim, Distance::Cosine);
     let mut seg = Segment::new(
         vec![spec],
         HnswParams {
@@ -125,7 +142,7 @@ fn run_index(
         seg.upsert(PointRecord {
             id: PointId::Num(i as u64),
             version: 0,
-            vectors: [(String::new(), v)].into(),
+            vectors: [(String::new(), VectorData::Dense(v))].into(),
             payload: Default::default(),
         });
     }
@@ -147,6 +164,7 @@ fn run_index(
     let search = |q: &Vec<f32>, ef: usize| -> Vec<usize> {
         let mut q = q.clone();
         Distance::Cosine.preprocess(&mut q);
+        let q = QueryVector::Dense(q);
         let req = SearchRequest {
             vector_name: "",
             vector: &q,
@@ -219,6 +237,28 @@ fn run_index(
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::Vectors {
+        sparse_n,
+        nnz,
+        vocab,
+        multi_n,
+        multi_k,
+        multi_dim,
+        dump,
+    } = &cli.cmd
+    {
+        return vector_kinds::run(&vector_kinds::Options {
+            sparse_n: *sparse_n,
+            nnz: *nnz,
+            vocab: *vocab,
+            multi_n: *multi_n,
+            multi_k: *multi_k,
+            multi_dim: *multi_dim,
+            queries: cli.queries,
+            threads: cli.threads,
+            dump: dump.clone(),
+        });
+    }
     let (data, queries) = load(&cli)?;
     let t = Instant::now();
     let truth = data::ground_truth(&data, &queries, 10);
@@ -229,6 +269,7 @@ fn main() -> anyhow::Result<()> {
     );
     match &cli.cmd {
         Cmd::Dump { out } => data::dump(out, &data, &queries, &truth)?,
+        Cmd::Vectors { .. } => {}
         Cmd::Index { m, ef_construct } => {
             run_index(&cli, *m, *ef_construct, &data, &queries, &truth)
         }
