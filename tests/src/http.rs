@@ -16,7 +16,11 @@ impl Http {
     pub fn new(base: &str) -> Http {
         Http {
             base: base.trim_end_matches('/').to_string(),
-            client: reqwest::blocking::Client::new(),
+            // Generous: a snapshot recovery of thousands of points on a loaded machine.
+            client: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
