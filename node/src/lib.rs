@@ -37,11 +37,13 @@ pub enum NodeError {
     StartSnapshot(#[from] cluster::restore::RestoreError),
 }
 
-/// The node's bound sockets: REST always, p2p in cluster mode.
+/// The node's bound sockets: REST always, p2p in cluster mode, Qdrant's gRPC API unless
+/// `service.grpc_port` is null.
 #[derive(Debug)]
 pub struct Listeners {
     pub rest: TcpListener,
     pub p2p: Option<TcpListener>,
+    pub grpc: Option<TcpListener>,
 }
 
 /// The uri this peer advertises: `--uri`, or (for a first peer started without one) the
@@ -170,11 +172,17 @@ pub async fn run(
         full: settings.service.api_key.clone(),
         read_only: settings.service.read_only_api_key.clone(),
     };
-    let app = router(
-        state,
-        keys,
-        settings.service.max_request_size_mb * 1024 * 1024,
-    );
+    let max_request = settings.service.max_request_size_mb * 1024 * 1024;
+    let grpc_task = match listeners.grpc {
+        Some(l) => {
+            tracing::info!("grpc listening on {}", l.local_addr()?);
+            let serve =
+                api::grpc::serve_public(state.clone(), keys.clone(), max_request, l, stopped());
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
+    let app = router(state, keys, max_request);
     let addr = listeners.rest.local_addr()?;
     tracing::info!("rest listening on http://{addr}");
     tokio::spawn(async move {
@@ -190,6 +198,11 @@ pub async fn run(
     if let Some(t) = p2p_task {
         if let Ok(Err(e)) = t.await {
             tracing::warn!(error = %e, "p2p server stopped with an error");
+        }
+    }
+    if let Some(t) = grpc_task {
+        if let Ok(Err(e)) = t.await {
+            tracing::warn!(error = %e, "grpc server stopped with an error");
         }
     }
     let reg = registry.clone();

@@ -66,7 +66,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let listeners = node::Listeners { rest, p2p };
+    let grpc = match settings.service.grpc_port {
+        Some(port) => {
+            let addr = format!("{host}:{port}");
+            let l = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot bind gRPC port {addr}"))?;
+            Some(l)
+        }
+        None => None,
+    };
+    let listeners = node::Listeners { rest, p2p, grpc };
     node::run(settings, listeners, shutdown_signal())
         .await
         .context("node failed")?;

@@ -5,7 +5,10 @@
 pub mod consistency;
 pub mod keeper;
 pub mod placement;
+pub mod prefetch;
+pub mod query;
 pub mod reads;
+pub mod recommend;
 pub mod remote;
 pub mod restore;
 pub mod router;

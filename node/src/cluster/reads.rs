@@ -300,8 +300,7 @@ impl Router {
             .into_iter()
             .next()
             .ok_or_else(|| CollectionError::PointNotFound(id.to_string()))?;
-        let missing =
-            || CollectionError::bad(format!("Wrong input: point {id} has no vector `{using}`"));
+        let missing = || CollectionError::wrong(format!("point {id} has no vector `{using}`"));
         match rec.vector.ok_or_else(missing)? {
             VectorOutput::Single(v) => Ok(v),
             VectorOutput::Named(mut m) => m.remove(using).ok_or_else(missing),

@@ -31,8 +31,12 @@ pub enum RemoteError {
     Stale(u64, u64),
 }
 
-/// Message prefix of a refusal for an outdated layout; the version follows.
+/// Message prefix of a refusal for an outdated layout; the version follows. Peers of an
+/// earlier version read only this; the version is also in `STALE_LAYOUT_VERSION`.
 pub const STALE_LAYOUT: &str = "stale layout, now version ";
+
+/// Status metadata of a refusal for an outdated layout: the receiver's layout version.
+pub const STALE_LAYOUT_VERSION: &str = "layout-version";
 
 /// What the sender of a write knew: its applied Raft index (the receiver catches up first)
 /// and the layout version it routed with (None for a transfer's copies: never refused).
@@ -64,10 +68,17 @@ fn status_error(peer: u64, s: tonic::Status) -> RemoteError {
         Code::InvalidArgument | Code::NotFound => {
             RemoteError::Rejected(peer, s.message().to_string())
         }
-        Code::Aborted => match s.message().strip_prefix(STALE_LAYOUT).map(str::parse) {
-            Some(Ok(v)) => RemoteError::Stale(peer, v),
-            _ => RemoteError::Failed(peer, s.message().to_string()),
-        },
+        Code::Aborted => {
+            let typed = s
+                .metadata()
+                .get(STALE_LAYOUT_VERSION)
+                .and_then(|v| v.to_str().ok());
+            let older = s.message().strip_prefix(STALE_LAYOUT);
+            match typed.or(older).map(str::parse) {
+                Some(Ok(v)) => RemoteError::Stale(peer, v),
+                _ => RemoteError::Failed(peer, s.message().to_string()),
+            }
+        }
         _ => RemoteError::Failed(peer, s.message().to_string()),
     }
 }

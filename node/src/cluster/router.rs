@@ -71,6 +71,7 @@ async fn on_local<T: Send + 'static>(
         CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
             RemoteError::Rejected(peer, m)
         }
+        e @ CollectionError::WrongInput(_) => RemoteError::Rejected(peer, e.to_string()),
         CollectionError::StaleLayout(v) => RemoteError::Stale(peer, v),
         other => RemoteError::Failed(peer, other.to_string()),
     })

@@ -10,6 +10,10 @@ pub enum CollectionError {
     AlreadyExists(String),
     #[error("No point with id {0} found")]
     PointNotFound(String),
+    /// Input the request got wrong (Qdrant's "Wrong input: …").
+    #[error("Wrong input: {0}")]
+    WrongInput(String),
+    /// Other invalid input, the message complete as it is.
     #[error("{0}")]
     BadInput(String),
     #[error("{0}")]
@@ -29,6 +33,11 @@ pub enum CollectionError {
 impl CollectionError {
     pub fn bad(msg: impl Into<String>) -> Self {
         CollectionError::BadInput(msg.into())
+    }
+
+    /// "Wrong input: `msg`".
+    pub fn wrong(msg: impl Into<String>) -> Self {
+        CollectionError::WrongInput(msg.into())
     }
 }
 

@@ -122,7 +122,7 @@ impl Collection {
         let spec = self.vector_spec(using)?;
         let q = spec
             .prepare(v.clone())
-            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+            .map_err(|e| CollectionError::wrong(e.to_string()))?;
         Ok((spec, q))
     }
 

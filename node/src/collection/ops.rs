@@ -46,11 +46,13 @@ pub fn parse_vector(v: Value) -> Result<VectorData, String> {
     }
 }
 
-/// A vector as a request gives it: one unnamed vector, or vectors by name.
+/// A vector as a request gives it: one unnamed vector, or vectors by name (as JSON from
+/// REST, already read from gRPC).
 #[derive(Clone, Debug)]
 pub enum VectorInput {
     Single(VectorData),
     Named(BTreeMap<String, Value>),
+    Parsed(BTreeMap<String, VectorData>),
 }
 
 impl<'de> Deserialize<'de> for VectorInput {
@@ -68,7 +70,7 @@ impl<'de> Deserialize<'de> for VectorInput {
 }
 
 fn wrong(msg: impl std::fmt::Display) -> CollectionError {
-    CollectionError::bad(format!("Wrong input: {msg}"))
+    CollectionError::wrong(format!("{msg}"))
 }
 
 /// The spec of vector `name`, or Qdrant's error for a name the collection lacks.
@@ -88,6 +90,7 @@ impl VectorInput {
         let raw: Vec<(String, Result<VectorData, String>)> = match self {
             VectorInput::Single(v) => vec![(String::new(), Ok(v))],
             VectorInput::Named(m) => m.into_iter().map(|(n, v)| (n, parse_vector(v))).collect(),
+            VectorInput::Parsed(m) => m.into_iter().map(|(n, v)| (n, Ok(v))).collect(),
         };
         let mut out = NamedVectors::new();
         for (name, v) in raw {
@@ -172,13 +175,13 @@ impl UpsertRequest {
                         let mut rows: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new(); n];
                         for (name, col) in by_name {
                             let Value::Array(col) = col else {
-                                return Err(CollectionError::bad(format!(
-                                    "Wrong input: batch vectors `{name}` must be a list"
+                                return Err(CollectionError::wrong(format!(
+                                    "batch vectors `{name}` must be a list"
                                 )));
                             };
                             if col.len() != n {
-                                return Err(CollectionError::bad(format!(
-                                    "Wrong input: batch has {n} ids but {} vectors named `{name}`",
+                                return Err(CollectionError::wrong(format!(
+                                    "batch has {n} ids but {} vectors named `{name}`",
                                     col.len()
                                 )));
                             }
@@ -189,21 +192,21 @@ impl UpsertRequest {
                         rows.into_iter().map(VectorInput::Named).collect()
                     }
                     _ => {
-                        return Err(CollectionError::bad(
-                            "Wrong input: batch `vectors` must be a list or an object",
+                        return Err(CollectionError::wrong(
+                            "batch `vectors` must be a list or an object",
                         ))
                     }
                 };
                 if per_point.len() != n {
-                    return Err(CollectionError::bad(format!(
-                        "Wrong input: batch has {n} ids but {} vectors",
+                    return Err(CollectionError::wrong(format!(
+                        "batch has {n} ids but {} vectors",
                         per_point.len()
                     )));
                 }
                 let payloads = b.payloads.unwrap_or_default();
                 if !payloads.is_empty() && payloads.len() != n {
-                    return Err(CollectionError::bad(format!(
-                        "Wrong input: batch has {n} ids but {} payloads",
+                    return Err(CollectionError::wrong(format!(
+                        "batch has {n} ids but {} payloads",
                         payloads.len()
                     )));
                 }
@@ -240,11 +243,11 @@ pub fn selector(
     match (points, filter) {
         (Some(p), None) => Ok(Selector::Ids(p)),
         (None, Some(f)) => Ok(Selector::Filter(f)),
-        (Some(_), Some(_)) => Err(CollectionError::bad(
-            "Wrong input: give either `points` or `filter`, not both",
+        (Some(_), Some(_)) => Err(CollectionError::wrong(
+            "give either `points` or `filter`, not both",
         )),
-        (None, None) => Err(CollectionError::bad(
-            "Wrong input: either `points` or `filter` is required",
+        (None, None) => Err(CollectionError::wrong(
+            "either `points` or `filter` is required",
         )),
     }
 }

@@ -138,8 +138,8 @@ impl Example {
         match QueryKind::parse(Some(v))? {
             QueryKind::Vector(v) => Ok(Example::Vector(v)),
             QueryKind::ById(id) => Ok(Example::Point(id)),
-            _ => Err(CollectionError::bad(format!(
-                "Wrong input: a recommend example is a vector or a point id, not {v}"
+            _ => Err(CollectionError::wrong(format!(
+                "a recommend example is a vector or a point id, not {v}"
             ))),
         }
     }
@@ -157,7 +157,7 @@ struct RecommendInput {
 
 fn recommend(v: &Value) -> CollectionResult<QueryKind> {
     let r: RecommendInput = serde_json::from_value(v.clone())
-        .map_err(|e| CollectionError::bad(format!("Wrong input: invalid recommend: {e}")))?;
+        .map_err(|e| CollectionError::wrong(format!("invalid recommend: {e}")))?;
     match r.strategy.as_deref() {
         None | Some("average_vector") => {}
         Some(s @ ("best_score" | "sum_scores")) => {
@@ -166,8 +166,8 @@ fn recommend(v: &Value) -> CollectionResult<QueryKind> {
             )))
         }
         Some(other) => {
-            return Err(CollectionError::bad(format!(
-                "Wrong input: unknown recommend strategy `{other}`"
+            return Err(CollectionError::wrong(format!(
+                "unknown recommend strategy `{other}`"
             )))
         }
     }
@@ -195,10 +195,10 @@ impl QueryKind {
             Value::Null => Ok(QueryKind::None),
             Value::Array(_) => parse_vector(v.clone())
                 .map(QueryKind::Vector)
-                .map_err(|e| CollectionError::bad(format!("Wrong input: invalid query: {e}"))),
+                .map_err(|e| CollectionError::wrong(format!("invalid query: {e}"))),
             Value::Number(_) | Value::String(_) => serde_json::from_value(v.clone())
                 .map(QueryKind::ById)
-                .map_err(|e| CollectionError::bad(format!("Wrong input: invalid query: {e}"))),
+                .map_err(|e| CollectionError::wrong(format!("invalid query: {e}"))),
             Value::Object(m) => {
                 if let Some(inner) = m.get("nearest") {
                     return QueryKind::parse(Some(inner));
@@ -206,9 +206,7 @@ impl QueryKind {
                 if let Some(ob) = m.get("order_by") {
                     return serde_json::from_value(ob.clone())
                         .map(QueryKind::OrderBy)
-                        .map_err(|e| {
-                            CollectionError::bad(format!("Wrong input: invalid order_by: {e}"))
-                        });
+                        .map_err(|e| CollectionError::wrong(format!("invalid order_by: {e}")));
                 }
                 if let Some(f) = m.get("fusion") {
                     return match f.as_str() {
@@ -217,8 +215,8 @@ impl QueryKind {
                             weights: None,
                         })),
                         Some("dbsf") => Ok(QueryKind::Fusion(Fusion::Dbsf)),
-                        _ => Err(CollectionError::bad(format!(
-                            "Wrong input: unknown fusion {f}: expected \"rrf\" or \"dbsf\""
+                        _ => Err(CollectionError::wrong(format!(
+                            "unknown fusion {f}: expected \"rrf\" or \"dbsf\""
                         ))),
                     };
                 }
@@ -226,9 +224,8 @@ impl QueryKind {
                     return recommend(r);
                 }
                 if let Some(rrf) = m.get("rrf") {
-                    let p: RrfParams = serde_json::from_value(rrf.clone()).map_err(|e| {
-                        CollectionError::bad(format!("Wrong input: invalid rrf: {e}"))
-                    })?;
+                    let p: RrfParams = serde_json::from_value(rrf.clone())
+                        .map_err(|e| CollectionError::wrong(format!("invalid rrf: {e}")))?;
                     if p.k == Some(0) {
                         return Err(CollectionError::bad(
                             "Validation error in JSON body: [rrf.k: value 0 invalid, must be 1 or larger]",
@@ -240,18 +237,16 @@ impl QueryKind {
                     }));
                 }
                 if m.contains_key("indices") || m.contains_key("values") {
-                    return parse_vector(v.clone()).map(QueryKind::Vector).map_err(|e| {
-                        CollectionError::bad(format!("Wrong input: invalid query: {e}"))
-                    });
+                    return parse_vector(v.clone())
+                        .map(QueryKind::Vector)
+                        .map_err(|e| CollectionError::wrong(format!("invalid query: {e}")));
                 }
                 let kind = m.keys().next().cloned().unwrap_or_default();
                 Err(CollectionError::Unsupported(format!(
                     "query type `{kind}` is not supported yet"
                 )))
             }
-            other => Err(CollectionError::bad(format!(
-                "Wrong input: invalid query {other}"
-            ))),
+            other => Err(CollectionError::wrong(format!("invalid query {other}"))),
         }
     }
 }
@@ -332,6 +327,13 @@ pub struct ScoredPoint {
     pub vector: Option<VectorOutput>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_value: Option<f64>,
+}
+
+/// Hits that share a value of the `group_by` key.
+#[derive(Clone, Debug, Serialize)]
+pub struct PointGroup {
+    pub id: Value,
+    pub hits: Vec<ScoredPoint>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

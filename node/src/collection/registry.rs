@@ -74,8 +74,8 @@ pub struct Registry {
 pub fn validate_name(name: &str) -> CollectionResult<()> {
     const BAD: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0'];
     if name.is_empty() || name.len() > 255 || name == "." || name == ".." || name.contains(BAD) {
-        return Err(CollectionError::bad(format!(
-            "Wrong input: Collection name `{name}` is invalid: use 1 to 255 characters, none of <>:\"/\\|?*"
+        return Err(CollectionError::wrong(format!(
+            "Collection name `{name}` is invalid: use 1 to 255 characters, none of <>:\"/\\|?*"
         )));
     }
     Ok(())
@@ -185,7 +185,7 @@ impl Registry {
             ));
         }
         let config = CollectionConfig::from_create(req, default_shards)
-            .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+            .map_err(|e| CollectionError::wrong(e.to_string()))?;
         if self.collections.read().contains_key(name) {
             return Err(CollectionError::AlreadyExists(name.to_string()));
         }
@@ -212,8 +212,8 @@ impl Registry {
             return Err(CollectionError::AlreadyExists(name.to_string()));
         }
         if self.aliases.read().contains_key(name) {
-            return Err(CollectionError::bad(format!(
-                "Wrong input: Alias with name `{name}` already exists"
+            return Err(CollectionError::wrong(format!(
+                "Alias with name `{name}` already exists"
             )));
         }
         let dir = self.root.join(dir);
@@ -241,7 +241,7 @@ impl Registry {
         let _guard = self.change.lock();
         let c = self.get(name)?;
         let mut cfg = c.config();
-        if !f(&mut cfg).map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))? {
+        if !f(&mut cfg).map_err(|e| CollectionError::wrong(e.to_string()))? {
             return Ok(false);
         }
         c.set_config(cfg)?;
@@ -345,16 +345,16 @@ impl Registry {
                         return Err(CollectionError::NotFound(collection_name.clone()));
                     }
                     if self.collections.read().contains_key(alias_name) {
-                        return Err(CollectionError::bad(format!(
-                            "Wrong input: Collection with name `{alias_name}` already exists"
+                        return Err(CollectionError::wrong(format!(
+                            "Collection with name `{alias_name}` already exists"
                         )));
                     }
                     next.insert(alias_name.clone(), collection_name.clone());
                 }
                 AliasAction::DeleteAlias { alias_name } => {
                     if next.remove(alias_name).is_none() {
-                        return Err(CollectionError::bad(format!(
-                            "Wrong input: Alias `{alias_name}` does not exist"
+                        return Err(CollectionError::wrong(format!(
+                            "Alias `{alias_name}` does not exist"
                         )));
                     }
                 }
@@ -364,9 +364,7 @@ impl Registry {
                 } => {
                     validate_name(new_alias_name)?;
                     let target = next.remove(old_alias_name).ok_or_else(|| {
-                        CollectionError::bad(format!(
-                            "Wrong input: Alias `{old_alias_name}` does not exist"
-                        ))
+                        CollectionError::wrong(format!("Alias `{old_alias_name}` does not exist"))
                     })?;
                     next.insert(new_alias_name.clone(), target);
                 }

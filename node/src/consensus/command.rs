@@ -106,6 +106,7 @@ impl From<CollectionError> for CommandError {
             CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
                 CommandError::BadInput(m)
             }
+            e @ CollectionError::WrongInput(_) => CommandError::BadInput(e.to_string()),
             other => CommandError::Failed(other.to_string()),
         }
     }

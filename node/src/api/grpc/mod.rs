@@ -1,10 +1,28 @@
-//! The internal (p2p) gRPC API on the cluster port: Raft RPCs and cluster membership. It
-//! serves cluster members only: when `cluster.p2p.api_key` is set, every call must carry it
-//! (metadata `p2p-api-key`), otherwise the port must be reachable from cluster peers only.
+//! gRPC: the internal (p2p) API on the cluster port (Raft RPCs, membership, shard reads and
+//! writes between peers), which serves cluster members only (when `cluster.p2p.api_key` is
+//! set every call must carry it in the `p2p-api-key` metadata), and Qdrant's public API on
+//! the gRPC port (`public.rs`), whose services convert at the edge (`conv_*.rs`) and call
+//! the same collection and cluster code as REST.
 
 mod cluster;
+mod conv_collections;
+mod conv_common;
+mod conv_points;
+mod conv_query;
+mod conv_vectors;
+mod json_value;
+mod public;
 mod raft;
 mod shards;
+mod status;
+mod svc_collections;
+mod svc_points;
+mod svc_snapshots;
+
+pub use public::serve_public;
+
+/// What the public services' helpers return.
+type GrpcResult<T> = Result<T, tonic::Status>;
 
 use crate::consensus::network::P2P_KEY_HEADER;
 use crate::consensus::Consensus;

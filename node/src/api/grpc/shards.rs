@@ -2,7 +2,7 @@
 //! acting, a request waits until this peer applied the sender's Raft index, so it knows
 //! every collection and replica the sender knew.
 
-use crate::cluster::remote::STALE_LAYOUT;
+use crate::cluster::remote::{STALE_LAYOUT, STALE_LAYOUT_VERSION};
 use crate::collection::local_read::ReadRequest;
 use crate::collection::ops::ShardOp;
 use crate::collection::{Collection, CollectionError, Registry};
@@ -44,8 +44,15 @@ fn status(e: CollectionError) -> Status {
         CollectionError::BadInput(m) | CollectionError::Unsupported(m) => {
             Status::invalid_argument(m)
         }
+        CollectionError::WrongInput(_) => Status::invalid_argument(e.to_string()),
         CollectionError::Unavailable(m) => Status::failed_precondition(m),
-        CollectionError::StaleLayout(v) => Status::aborted(format!("{STALE_LAYOUT}{v}")),
+        CollectionError::StaleLayout(v) => {
+            let mut s = Status::aborted(format!("{STALE_LAYOUT}{v}"));
+            if let Ok(m) = v.to_string().parse() {
+                s.metadata_mut().insert(STALE_LAYOUT_VERSION, m);
+            }
+            s
+        }
         other => Status::internal(other.to_string()),
     }
 }

@@ -25,8 +25,17 @@ impl CommitTimeout {
 
 /// Applies a metadata command: committed through Raft in cluster mode (any peer forwards it
 /// to the leader), applied to the local registry otherwise.
+///
+/// Like Qdrant, the answer waits until every reachable peer applied the change too, so a
+/// request through any peer right after it sees it.
 pub async fn commit(s: &AppState, cmd: Command, timeout: Duration) -> ApiResult<Value> {
-    Ok(s.router.commit(cmd, timeout).await?)
+    let done = s.router.commit(cmd, timeout).await?;
+    if let Some(c) = &s.consensus {
+        s.router
+            .wait_peers_applied(c.applied_index(), timeout)
+            .await;
+    }
+    Ok(done)
 }
 
 pub async fn status(t: Timer, State(s): State<AppState>) -> Response {

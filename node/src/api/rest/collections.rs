@@ -6,6 +6,7 @@ use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
 use super::AppState;
 use crate::cluster::placement::place;
 use crate::collection::config::{CollectionConfig, CreateCollection, UpdateCollection};
+use crate::collection::instance::PayloadIndexInfo;
 use crate::collection::registry::AliasActions;
 use crate::collection::replicas::Layout;
 use crate::collection::vector_config::VectorNameConfig;
@@ -13,8 +14,9 @@ use crate::consensus::{Command, ConsensusError};
 use crate::segment::payload_index::FieldType;
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 pub async fn list(t: Timer, State(s): State<AppState>) -> Response {
     let cols: Vec<Value> = s
@@ -26,28 +28,42 @@ pub async fn list(t: Timer, State(s): State<AppState>) -> Response {
     ok(t, json!({"collections": cols}))
 }
 
-pub async fn get(t: Timer, State(s): State<AppState>, P(name): P<String>) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+/// What `GET /collections/{name}` answers (and gRPC `Collections/Get`).
+#[derive(Debug, Serialize)]
+pub struct CollectionInfo {
+    pub status: &'static str,
+    pub optimizer_status: &'static str,
+    pub indexed_vectors_count: usize,
+    pub points_count: usize,
+    pub segments_count: usize,
+    pub config: CollectionConfig,
+    pub payload_schema: BTreeMap<String, PayloadIndexInfo>,
+}
+
+pub async fn info(s: &AppState, name: &str) -> ApiResult<CollectionInfo> {
+    let c = s.registry.get(name)?;
     // All shards' points; this peer's own when some shard has no reachable replica.
     let points = match s.router.count(&c, None, Default::default()).await {
         Ok(n) => n,
         Err(_) => c.points_count(),
     };
-    let info = blocking(move || {
+    blocking(move || {
         let pending = c.pending_index();
-        let status = if pending > 0 { "yellow" } else { "green" };
-        Ok(json!({
-            "status": status,
-            "optimizer_status": "ok",
-            "indexed_vectors_count": c.indexed_vectors(),
-            "points_count": points,
-            "segments_count": c.local_shards().len(),
-            "config": c.config(),
-            "payload_schema": c.payload_index_info(),
-        }))
+        Ok(CollectionInfo {
+            status: if pending > 0 { "yellow" } else { "green" },
+            optimizer_status: "ok",
+            indexed_vectors_count: c.indexed_vectors(),
+            points_count: points,
+            segments_count: c.local_shards().len(),
+            config: c.config(),
+            payload_schema: c.payload_index_info(),
+        })
     })
-    .await?;
-    Ok(ok(t, info))
+    .await
+}
+
+pub async fn get(t: Timer, State(s): State<AppState>, P(name): P<String>) -> ApiResult<Response> {
+    Ok(ok(t, info(&s, &name).await?))
 }
 
 pub async fn exists(t: Timer, State(s): State<AppState>, P(name): P<String>) -> Response {
@@ -59,8 +75,19 @@ pub async fn create(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(q): Q<CommitTimeout>,
-    JsonBody(mut req): JsonBody<CreateCollection>,
+    JsonBody(req): JsonBody<CreateCollection>,
 ) -> ApiResult<Response> {
+    Ok(ok(t, create_collection(&s, name, req, q.duration()).await?))
+}
+
+/// Creates a collection with the node's defaults for what the request leaves out, its
+/// shards placed over the cluster's peers.
+pub async fn create_collection(
+    s: &AppState,
+    name: String,
+    mut req: CreateCollection,
+    timeout: std::time::Duration,
+) -> ApiResult<Value> {
     let d = &s.collection_defaults;
     let shards = match (&s.consensus, d.shard_number) {
         (_, Some(n)) => n,
@@ -70,7 +97,7 @@ pub async fn create(
     req.replication_factor = req.replication_factor.or(d.replication_factor);
     req.write_consistency_factor = req.write_consistency_factor.or(d.write_consistency_factor);
     let config = s.registry.prepare_create(&name, req, shards)?;
-    let layout = Box::new(initial_layout(&s, &config)?);
+    let layout = Box::new(initial_layout(s, &config)?);
     let dir = uuid::Uuid::new_v4().to_string();
     let cmd = Command::CreateCollection {
         name,
@@ -78,14 +105,14 @@ pub async fn create(
         config,
         layout,
     };
-    let done = commit(&s, cmd, q.duration()).await?;
+    let done = commit(s, cmd, timeout).await?;
     if let Some(c) = &s.consensus {
         // Like Qdrant, answer once every reachable peer knows the new collection.
         s.router
-            .wait_peers_applied(c.applied_index(), q.duration())
+            .wait_peers_applied(c.applied_index(), timeout)
             .await;
     }
-    Ok(ok(t, done))
+    Ok(done)
 }
 
 /// Spreads `shard_number × replication_factor` replicas evenly over the cluster's peers (a
@@ -103,8 +130,8 @@ fn initial_layout(s: &AppState, config: &CollectionConfig) -> ApiResult<Layout> 
         .into());
     }
     let rf = p.replication_factor.min(peers.len().max(1) as u32);
-    let placement = place(&peers, p.shard_number, rf)
-        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+    let placement =
+        place(&peers, p.shard_number, rf).map_err(|e| ApiError::wrong(e.to_string()))?;
     Ok(Layout::from_placement(&placement))
 }
 
@@ -115,16 +142,28 @@ pub async fn update(
     Q(q): Q<CommitTimeout>,
     JsonBody(update): JsonBody<UpdateCollection>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+    Ok(ok(
+        t,
+        update_collection(&s, &name, update, q.duration()).await?,
+    ))
+}
+
+pub async fn update_collection(
+    s: &AppState,
+    name: &str,
+    update: UpdateCollection,
+    timeout: std::time::Duration,
+) -> ApiResult<Value> {
+    let c = s.registry.get(name)?;
     // Validate on a copy here, so a bad update is refused before it is proposed.
     c.config()
         .apply_update(&update)
-        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+        .map_err(|e| ApiError::wrong(e.to_string()))?;
     let cmd = Command::UpdateCollection {
         name: c.name.clone(),
         update,
     };
-    Ok(ok(t, commit(&s, cmd, q.duration()).await?))
+    commit(s, cmd, timeout).await
 }
 
 pub async fn delete(
@@ -186,18 +225,29 @@ pub async fn create_vector(
     Q(q): Q<CommitTimeout>,
     JsonBody(config): JsonBody<VectorNameConfig>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+    create_vector_op(&s, &name, vector, config, q.duration()).await?;
+    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+}
+
+pub async fn create_vector_op(
+    s: &AppState,
+    name: &str,
+    vector: String,
+    config: VectorNameConfig,
+    timeout: std::time::Duration,
+) -> ApiResult<()> {
+    let c = s.registry.get(name)?;
     // Validate on a copy here, so a bad request is refused before it is proposed.
     c.config()
         .add_vector(&vector, &config)
-        .map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+        .map_err(|e| ApiError::wrong(e.to_string()))?;
     let cmd = Command::CreateVector {
         collection: c.name.clone(),
         name: vector,
         config,
     };
-    commit(&s, cmd, q.duration()).await?;
-    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+    commit(s, cmd, timeout).await?;
+    Ok(())
 }
 
 /// `DELETE /collections/{name}/vectors/{vector_name}`: removes a named vector and its data
@@ -208,13 +258,23 @@ pub async fn delete_vector(
     P((name, vector)): P<(String, String)>,
     Q(q): Q<CommitTimeout>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+    delete_vector_op(&s, &name, vector, q.duration()).await?;
+    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+}
+
+pub async fn delete_vector_op(
+    s: &AppState,
+    name: &str,
+    vector: String,
+    timeout: std::time::Duration,
+) -> ApiResult<()> {
+    let c = s.registry.get(name)?;
     let cmd = Command::DeleteVector {
         collection: c.name.clone(),
         name: vector,
     };
-    commit(&s, cmd, q.duration()).await?;
-    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+    commit(s, cmd, timeout).await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,15 +283,14 @@ pub struct CreateFieldIndex {
     field_schema: Option<Value>,
 }
 
-fn parse_schema(v: Option<Value>) -> ApiResult<FieldType> {
-    let v =
-        v.ok_or_else(|| ApiError::BadRequest("Wrong input: `field_schema` is required".into()))?;
+pub fn parse_schema(v: Option<Value>) -> ApiResult<FieldType> {
+    let v = v.ok_or_else(|| ApiError::wrong("`field_schema` is required"))?;
     let ty = match &v {
         Value::Object(m) => m.get("type").cloned().unwrap_or(Value::Null),
         other => other.clone(),
     };
     serde_json::from_value(ty)
-        .map_err(|e| ApiError::BadRequest(format!("Wrong input: invalid field_schema {v}: {e}")))
+        .map_err(|e| ApiError::wrong(format!("invalid field_schema {v}: {e}")))
 }
 
 pub async fn create_index(
@@ -242,19 +301,29 @@ pub async fn create_index(
     JsonBody(req): JsonBody<CreateFieldIndex>,
 ) -> ApiResult<Response> {
     let ty = parse_schema(req.field_schema)?;
-    if req.field_name.is_empty() {
-        return Err(ApiError::BadRequest(
-            "Wrong input: `field_name` must not be empty".into(),
-        ));
+    set_index(&s, &name, req.field_name, Some(ty), q.duration()).await?;
+    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+}
+
+/// Creates (`Some`) or drops (`None`) a payload index.
+pub async fn set_index(
+    s: &AppState,
+    name: &str,
+    field: String,
+    schema: Option<FieldType>,
+    timeout: std::time::Duration,
+) -> ApiResult<()> {
+    if field.is_empty() {
+        return Err(ApiError::wrong("`field_name` must not be empty"));
     }
-    let c = s.registry.get(&name)?;
+    let c = s.registry.get(name)?;
     let cmd = Command::SetPayloadIndex {
         collection: c.name.clone(),
-        field: req.field_name,
-        schema: Some(ty),
+        field,
+        schema,
     };
-    commit(&s, cmd, q.duration()).await?;
-    Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
+    commit(s, cmd, timeout).await?;
+    Ok(())
 }
 
 pub async fn delete_index(
@@ -263,12 +332,6 @@ pub async fn delete_index(
     P((name, field)): P<(String, String)>,
     Q(q): Q<CommitTimeout>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
-    let cmd = Command::SetPayloadIndex {
-        collection: c.name.clone(),
-        field,
-        schema: None,
-    };
-    commit(&s, cmd, q.duration()).await?;
+    set_index(&s, &name, field, None, q.duration()).await?;
     Ok(ok(t, json!({"operation_id": 0, "status": "completed"})))
 }

@@ -4,6 +4,7 @@ use super::error::ApiResult;
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::points::ReadParams;
 use super::AppState;
+use crate::api::deadline::within;
 use crate::collection::query::check_limit;
 use crate::collection::sample::{nearest_pairs, Sampled};
 use crate::collection::CollectionError;
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 /// Largest `sample`: 10,000² distances take seconds on one core.
 const MAX_SAMPLE: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct MatrixRequest {
     pub filter: Option<Filter>,
     pub sample: Option<usize>,
@@ -26,7 +27,7 @@ pub struct MatrixRequest {
 }
 
 /// The sampled points and, for each, its nearest other sampled points: (row, column, score).
-async fn matrix(
+pub async fn matrix(
     s: &AppState,
     name: &str,
     req: MatrixRequest,
@@ -58,10 +59,10 @@ pub async fn pairs(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
-    Q(_q): Q<ReadParams>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<MatrixRequest>,
 ) -> ApiResult<Response> {
-    let (points, pairs) = matrix(&s, &name, req).await?;
+    let (points, pairs) = within(q.timeout, "Search matrix", matrix(&s, &name, req)).await?;
     let pairs: Vec<Value> = pairs
         .into_iter()
         .map(|(a, b, score)| json!({"a": points[a].id, "b": points[b].id, "score": score}))
@@ -73,10 +74,10 @@ pub async fn offsets(
     t: Timer,
     State(s): State<AppState>,
     P(name): P<String>,
-    Q(_q): Q<ReadParams>,
+    Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<MatrixRequest>,
 ) -> ApiResult<Response> {
-    let (points, pairs) = matrix(&s, &name, req).await?;
+    let (points, pairs) = within(q.timeout, "Search matrix", matrix(&s, &name, req)).await?;
     let ids: Vec<_> = points.iter().map(|p| p.id).collect();
     Ok(ok(
         t,

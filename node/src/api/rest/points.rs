@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::AppState;
+use crate::api::deadline::within;
 use crate::cluster::consistency::Consistency;
 use crate::collection::ops::{selector, PayloadChange, ShardOp, UpsertRequest, VectorInput};
 use crate::collection::query::PointRequest;
@@ -229,8 +230,8 @@ fn delete_vectors_op(s: &AppState, name: &str, b: DeleteVectorsBody) -> ApiResul
     let specs = s.registry.get(name)?.specs();
     for v in &b.vector {
         if !specs.iter().any(|s| &s.name == v) {
-            return Err(ApiError::BadRequest(format!(
-                "Wrong input: Not existing vector name error: {v}"
+            return Err(ApiError::wrong(format!(
+                "Not existing vector name error: {v}"
             )));
         }
     }
@@ -297,13 +298,12 @@ pub async fn get_point(
     P((name, id)): P<(String, String)>,
     Q(q): Q<ReadParams>,
 ) -> ApiResult<Response> {
-    let id = PointId::parse(&id).map_err(|e| ApiError::BadRequest(format!("Wrong input: {e}")))?;
+    let id = PointId::parse(&id).map_err(|e| ApiError::wrong(e.to_string()))?;
     let c = s.registry.get(&name)?;
     let (wp, wv) = (WithPayload::Bool(true), WithVector::Bool(true));
-    let rec = s
-        .router
-        .retrieve(&c, &[id], &wp, &wv, q.consistency)
-        .await?;
+    let ids = [id];
+    let read = s.router.retrieve(&c, &ids, &wp, &wv, q.consistency);
+    let rec = within(q.timeout, "Retrieve", read).await?;
     match rec.into_iter().next() {
         Some(r) => Ok(ok(t, r)),
         None => Err(CollectionError::PointNotFound(id.to_string()).into()),
@@ -320,9 +320,7 @@ pub async fn retrieve(
     let c = s.registry.get(&name)?;
     let wp = req.with_payload.unwrap_or(WithPayload::Bool(true));
     let wv = req.with_vector.unwrap_or_default();
-    let recs = s
-        .router
-        .retrieve(&c, &req.ids, &wp, &wv, q.consistency)
-        .await?;
+    let read = s.router.retrieve(&c, &req.ids, &wp, &wv, q.consistency);
+    let recs = within(q.timeout, "Retrieve", read).await?;
     Ok(ok(t, recs))
 }

@@ -20,12 +20,17 @@ pub async fn collection_cluster(
     State(s): State<AppState>,
     P(name): P<String>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+    Ok(ok(t, cluster_info(&s, &name).await?))
+}
+
+/// Where the collection's shards live, seen from this peer, in Qdrant's JSON shape.
+pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
+    let c = s.registry.get(name)?;
     let me = c.local_peer;
     let layout = c.layout();
     let progress = s.router.progress().clone();
     let name = c.name.clone();
-    let info = blocking(move || {
+    blocking(move || {
         let mut local = Vec::new();
         let mut remote = Vec::new();
         for (shard, replicas) in &layout.replicas {
@@ -63,8 +68,7 @@ pub async fn collection_cluster(
             "shard_transfers": transfers,
         }))
     })
-    .await?;
-    Ok(ok(t, info))
+    .await
 }
 
 /// `POST /collections/{name}/cluster` body: one operation.
@@ -79,17 +83,17 @@ pub enum ClusterOperation {
 
 #[derive(Debug, Deserialize)]
 pub struct MoveShard {
-    shard_id: u32,
-    from_peer_id: u64,
-    to_peer_id: u64,
+    pub shard_id: u32,
+    pub from_peer_id: u64,
+    pub to_peer_id: u64,
     #[serde(default)]
-    method: Option<String>,
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Replica {
-    shard_id: u32,
-    peer_id: u64,
+    pub shard_id: u32,
+    pub peer_id: u64,
 }
 
 /// Checks a transfer request against the layout and membership; returns the transfer.
@@ -107,26 +111,24 @@ fn transfer(s: &AppState, c: &Collection, m: &MoveShard, sync: bool) -> ApiResul
     let peers = s.consensus.as_ref().map(|c| c.peers()).unwrap_or_default();
     for p in [m.from_peer_id, m.to_peer_id] {
         if !peers.contains_key(&p) {
-            return Err(ApiError::BadRequest(format!(
-                "Wrong input: peer {p} is not a member of the cluster"
+            return Err(ApiError::wrong(format!(
+                "peer {p} is not a member of the cluster"
             )));
         }
     }
     if m.from_peer_id == m.to_peer_id {
-        return Err(ApiError::BadRequest(
-            "Wrong input: source and target peer are the same".into(),
-        ));
+        return Err(ApiError::wrong("source and target peer are the same"));
     }
     let layout = c.layout();
     if m.shard_id >= c.shard_number() {
-        return Err(ApiError::BadRequest(format!(
-            "Wrong input: shard {} does not exist",
+        return Err(ApiError::wrong(format!(
+            "shard {} does not exist",
             m.shard_id
         )));
     }
     if layout.state(m.shard_id, m.from_peer_id) != Some(ReplicaState::Active) {
-        return Err(ApiError::BadRequest(format!(
-            "Wrong input: peer {} holds no active replica of shard {}",
+        return Err(ApiError::wrong(format!(
+            "peer {} holds no active replica of shard {}",
             m.from_peer_id, m.shard_id
         )));
     }
@@ -147,18 +149,29 @@ pub async fn update_collection_cluster(
     Q(q): Q<CommitTimeout>,
     JsonBody(op): JsonBody<ClusterOperation>,
 ) -> ApiResult<Response> {
+    Ok(ok(t, operate(&s, &name, op, q.duration()).await?))
+}
+
+/// Commits one cluster operation of a collection; the transfers this peer is the source of
+/// start at once.
+pub async fn operate(
+    s: &AppState,
+    name: &str,
+    op: ClusterOperation,
+    timeout: std::time::Duration,
+) -> ApiResult<Value> {
     if s.consensus.is_none() {
         return Err(ApiError::BadRequest(
             "Bad request: cluster mode is disabled on this node".into(),
         ));
     }
-    let c = s.registry.get(&name)?;
+    let c = s.registry.get(name)?;
     let change = match &op {
         ClusterOperation::MoveShard(m) => LayoutChange::StartTransfer {
-            transfer: transfer(&s, &c, m, false)?,
+            transfer: transfer(s, &c, m, false)?,
         },
         ClusterOperation::ReplicateShard(m) => LayoutChange::StartTransfer {
-            transfer: transfer(&s, &c, m, true)?,
+            transfer: transfer(s, &c, m, true)?,
         },
         ClusterOperation::AbortTransfer(m) => LayoutChange::FinishTransfer {
             shard_id: m.shard_id,
@@ -175,7 +188,7 @@ pub async fn update_collection_cluster(
         collection: c.name.clone(),
         change,
     };
-    let done = commit(&s, cmd, q.duration()).await?;
+    let done = commit(s, cmd, timeout).await?;
     transfer::start_mine(&s.router, &c);
-    Ok(ok(t, done))
+    Ok(done)
 }

@@ -4,7 +4,7 @@
 //! positive examples' sub-vectors and the negative ones' negated (Qdrant's result for
 //! Cosine).
 
-use crate::cluster::router::Router;
+use super::router::Router;
 use crate::collection::query::Example;
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::filter::{Condition, Filter};
@@ -43,7 +43,7 @@ async fn vectors(
             Example::Vector(v) => {
                 let mut v = spec
                     .check(v.clone())
-                    .map_err(|e| CollectionError::bad(format!("Wrong input: {e}")))?;
+                    .map_err(|e| CollectionError::wrong(e.to_string()))?;
                 spec.preprocess(&mut v);
                 v
             }

@@ -2,9 +2,9 @@
 //! query fuses their answers (`fusion`, `rrf`) or re-scores, orders or lists the points they
 //! found. The query's filter applies to every prefetch too, as in Qdrant.
 
+use super::consistency::Consistency;
 use super::query::plain;
-use crate::cluster::consistency::Consistency;
-use crate::cluster::router::Router;
+use super::router::Router;
 use crate::collection::fusion::{fuse, Fusion, Ranked};
 use crate::collection::query::{
     check_limit, Prefetch, QueryKind, QueryRequest, ScoredPoint, SearchParams,
