@@ -20,10 +20,12 @@ fn port(name: &str, port: i32, target: i32) -> ServicePort {
 pub fn client_service(qc: &QdrantCluster) -> Service {
     let s = &qc.spec.service;
     let mut http = port("http", HTTP_PORT, HTTP_PORT);
+    let mut grpc = port("grpc", GRPC_PORT, GRPC_PORT);
     if s.type_ != ServiceType::ClusterIP {
         http.node_port = s.http_node_port;
+        grpc.node_port = s.grpc_node_port;
     }
-    let mut ports = vec![http, port("grpc", GRPC_PORT, GRPC_PORT)];
+    let mut ports = vec![http, grpc];
     ports.extend(
         s.extra_ports
             .iter()
