@@ -494,6 +494,7 @@ fn start(
     cmd.current_dir(&vol)
         .env("QDRANT__SERVICE__HOST", "127.0.0.1")
         .env("QDRANT__SERVICE__HTTP_PORT", slot.http_port.to_string())
+        .env("QDRANT__SERVICE__GRPC_PORT", "0")
         .env("QDRANT__CLUSTER__ENABLED", "true")
         .env("QDRANT__CLUSTER__P2P__PORT", slot.p2p_port.to_string())
         .env("QDRANT__STORAGE__STORAGE_PATH", vol.join("storage"))

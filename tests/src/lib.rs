@@ -108,6 +108,8 @@ pub struct Node {
     pub url: String,
     /// The p2p address (`host:port`) in cluster mode; kept across restarts.
     pub p2p: Option<String>,
+    /// The public gRPC API's url (`http://host:port`).
+    pub grpc: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
     runs: usize,
@@ -125,6 +127,7 @@ impl Node {
             child: None,
             url: String::new(),
             p2p: None,
+            grpc: String::new(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -157,6 +160,7 @@ impl Node {
         cmd.current_dir(dir)
             .env("QDRANT__SERVICE__HOST", "127.0.0.1")
             .env("QDRANT__SERVICE__HTTP_PORT", "0")
+            .env("QDRANT__SERVICE__GRPC_PORT", "0")
             .env("QDRANT__STORAGE__STORAGE_PATH", dir.join("storage"))
             .env("QDRANT__STORAGE__SNAPSHOTS_PATH", dir.join("snapshots"))
             .env("QDRANT__LOG_LEVEL", "info")
@@ -189,6 +193,13 @@ impl Node {
         self.url = url;
         self.child = Some(child);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(at) = text.find("grpc listening on ") {
+            let addr = text[at + "grpc listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            self.grpc = format!("http://{addr}");
+        }
         if let Some(at) = text.find("p2p listening on ") {
             let addr = text[at + "p2p listening on ".len()..]
                 .split_whitespace()
@@ -236,6 +247,24 @@ impl Node {
             c.wait()?;
         }
         Ok(())
+    }
+
+    /// SIGSTOP: the process stays, holding its sockets, and answers nothing until `resume`.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+        }
     }
 
     /// SIGTERM and wait for a clean exit.

@@ -161,6 +161,8 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         "service.type=NodePort",
         "--set",
         "service.httpNodePort=30333",
+        "--set",
+        "service.grpcNodePort=30334",
     ])?;
     assert!(ok, "{out}{err}");
     cp.wait_get(
@@ -180,6 +182,7 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         |v: &Value| v["spec"]["type"] == "NodePort",
     )?;
     assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30333, "{svc}");
+    assert_grpc_routed(&cp, &svc)?;
     for obj in [
         "svc/demo",
         "svc/demo-headless",
@@ -281,5 +284,48 @@ fn charts_install_and_the_operator_runs_with_its_own_rbac() -> Result<()> {
         "name",
     ])?;
     assert!(left.trim().is_empty(), "{left}");
+    Ok(())
+}
+
+/// gRPC clients reach the nodes: the client Service's `grpc` port (6334, node port 30334 as
+/// kind-config.yaml maps it) targets the container port named `grpc`, which is the port the
+/// node's config has it listen on.
+fn assert_grpc_routed(cp: &ControlPlane, svc: &Value) -> Result<()> {
+    let ports = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    let grpc = ports
+        .iter()
+        .find(|p| p["name"] == "grpc")
+        .unwrap_or_else(|| panic!("no grpc port on the client service: {svc}"));
+    assert_eq!(grpc["port"], 6334, "{svc}");
+    assert_eq!(grpc["nodePort"], 30334, "{svc}");
+    let sts = cp
+        .get(&["-n", "db", "sts", "demo"])
+        .expect("statefulset exists");
+    let container = &sts["spec"]["template"]["spec"]["containers"][0];
+    let cports = container["ports"].as_array().cloned().unwrap_or_default();
+    let target = match &grpc["targetPort"] {
+        Value::String(name) => cports
+            .iter()
+            .find(|p| p["name"] == name.as_str())
+            .map(|p| p["containerPort"].clone())
+            .unwrap_or_else(|| panic!("targetPort {name} is no container port: {container}")),
+        number => number.clone(),
+    };
+    assert!(
+        cports
+            .iter()
+            .any(|p| p["name"] == "grpc" && p["containerPort"] == target),
+        "service grpc targets {target}, container ports {cports:?}"
+    );
+    let cm = cp
+        .get(&["-n", "db", "cm", "demo-config"])
+        .expect("config map exists");
+    let config = cm["data"]["config.yaml"].as_str().unwrap_or_default();
+    assert!(
+        config
+            .lines()
+            .any(|l| l.trim() == format!("grpc_port: {target}")),
+        "the node listens for gRPC where the Service sends it:\n{config}"
+    );
     Ok(())
 }
