@@ -15,7 +15,7 @@ start() {
   local name=$1 http=$2 p2p=$3
   shift 3
   local env=(QDRANT__STORAGE__STORAGE_PATH="$work/$name" QDRANT__SERVICE__HOST=127.0.0.1
-    QDRANT__SERVICE__HTTP_PORT="$http" QDRANT__LOG_LEVEL=warn)
+    QDRANT__SERVICE__HTTP_PORT="$http" QDRANT__SERVICE__GRPC_PORT=0 QDRANT__LOG_LEVEL=warn)
   if [ -n "$p2p" ]; then
     env+=(QDRANT__CLUSTER__ENABLED=true QDRANT__CLUSTER__P2P__PORT="$p2p")
   fi
