@@ -20,6 +20,7 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX2 and FMA; `a` and `b` must have the same length.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -97,6 +98,62 @@ mod x86 {
                 i += 1;
             }
             sum
+        }
+    }
+
+    /// MaxSim by dot product in one call (so `dot` is inlined, not dispatched per pair):
+    /// minus the sum over `q`'s sub-vectors of their largest dot with one of `doc`'s.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `dim` > 0.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn max_sim_dot(q: &[f32], doc: &[f32], dim: usize) -> f32 {
+        let mut total = 0.0;
+        for qi in q.chunks_exact(dim) {
+            let mut best = f32::NEG_INFINITY;
+            let mut quads = doc.chunks_exact(4 * dim);
+            for d4 in quads.by_ref() {
+                // SAFETY: same features as this function; four sub-vectors of `dim`.
+                let four = unsafe { dot4(qi, d4, dim) };
+                best = four.iter().fold(best, |b, &x| b.max(x));
+            }
+            for dj in quads.remainder().chunks_exact(dim) {
+                // SAFETY: same features as this function; equal lengths.
+                best = best.max(unsafe { dot(qi, dj) });
+            }
+            total -= best;
+        }
+        total
+    }
+
+    /// Dot products of `q` with the four sub-vectors of `d4` (each `q.len()` long): the
+    /// loads of `q` are shared and the four sums run side by side.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `d4.len() == 4 * dim`, `q.len() == dim`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot4(q: &[f32], d4: &[f32], dim: usize) -> [f32; 4] {
+        let (pq, pd) = (q.as_ptr(), d4.as_ptr());
+        // SAFETY: loads read 8 floats at i < dim - 7 of q and of each sub-vector of d4.
+        unsafe {
+            let mut s = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i + 8 <= dim {
+                let x = _mm256_loadu_ps(pq.add(i));
+                for (j, sj) in s.iter_mut().enumerate() {
+                    *sj = _mm256_fmadd_ps(x, _mm256_loadu_ps(pd.add(j * dim + i)), *sj);
+                }
+                i += 8;
+            }
+            let mut out = [hsum(s[0]), hsum(s[1]), hsum(s[2]), hsum(s[3])];
+            while i < dim {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o += *pq.add(i) * *pd.add(j * dim + i);
+                }
+                i += 1;
+            }
+            out
         }
     }
 }
@@ -199,3 +256,23 @@ macro_rules! dispatch {
 dispatch!(dot);
 dispatch!(l2_squared);
 dispatch!(l1);
+
+/// MaxSim of prepared vectors compared by dot product (Dot, normalised Cosine), as an order:
+/// minus the sum over `q`'s sub-vectors of their best dot with one of `doc`'s.
+pub fn max_sim_dot(q: &[f32], doc: &[f32], dim: usize) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected; the caller's dim is > 0.
+            return unsafe { x86::max_sim_dot(q, doc, dim) };
+        }
+    }
+    q.chunks_exact(dim)
+        .map(|qi| {
+            doc.chunks_exact(dim)
+                .map(|dj| dot(qi, dj))
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .map(|best| -best)
+        .sum()
+}
