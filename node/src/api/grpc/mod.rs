@@ -24,6 +24,11 @@ pub use public::serve_public;
 /// What the public services' helpers return.
 type GrpcResult<T> = Result<T, tonic::Status>;
 
+/// Seconds since `t`: the `time` field of every public answer.
+fn secs(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
 use crate::consensus::network::P2P_KEY_HEADER;
 use crate::consensus::Consensus;
 use proto::p2p::cluster_server::ClusterServer;

@@ -3,7 +3,7 @@
 
 use super::conv_collections as conv;
 use super::status::status;
-use super::GrpcResult;
+use super::{secs, GrpcResult};
 use crate::api::rest::cluster::commit;
 use crate::api::rest::shards::{self, ClusterOperation, MoveShard, Replica};
 use crate::api::rest::{collections, AppState};
@@ -27,11 +27,7 @@ impl CollectionsService {
 
 /// `timeout` of a metadata change (seconds), as REST's `?timeout=`.
 pub fn commit_timeout(t: Option<u64>) -> Duration {
-    Duration::from_secs(t.unwrap_or(10).clamp(1, 3600))
-}
-
-fn secs(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64()
+    crate::api::rest::cluster::CommitTimeout { timeout: t }.duration()
 }
 
 fn ok_bool(v: &Value) -> bool {

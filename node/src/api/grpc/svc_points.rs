@@ -12,7 +12,7 @@ use super::conv_vectors::vectors;
 use super::json_value::map_to_json;
 use super::status::status;
 use super::svc_collections::commit_timeout;
-use super::GrpcResult;
+use super::{secs, GrpcResult};
 use crate::api::deadline::{within, Deadline};
 use crate::api::error::ApiError;
 use crate::api::rest::collections::{create_vector_op, delete_vector_op, set_index};
@@ -61,7 +61,7 @@ impl PointsService {
         let id = self.s.router.write(&c, ops).await.map_err(status)?;
         Ok(Response::new(g::PointsOperationResponse {
             result: Some(update_result(id, wait.unwrap_or(false))),
-            time: t.elapsed().as_secs_f64(),
+            time: secs(t),
             usage: None,
         }))
     }
@@ -213,10 +213,6 @@ fn no_update_mode(m: Option<i32>) -> GrpcResult<()> {
             "Bad request: `update_mode` other than upsert is not supported yet",
         )),
     }
-}
-
-fn secs(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64()
 }
 
 fn facet_value(v: FacetValue) -> g::FacetValue {

@@ -54,14 +54,14 @@ async fn blocking<T: Send + 'static>(
 fn created(d: Description, t: Instant) -> Response<g::CreateSnapshotResponse> {
     Response::new(g::CreateSnapshotResponse {
         snapshot_description: Some(description(d)),
-        time: t.elapsed().as_secs_f64(),
+        time: super::secs(t),
     })
 }
 
 fn listed(list: Vec<Description>, t: Instant) -> Response<g::ListSnapshotsResponse> {
     Response::new(g::ListSnapshotsResponse {
         snapshot_descriptions: list.into_iter().map(description).collect(),
-        time: t.elapsed().as_secs_f64(),
+        time: super::secs(t),
     })
 }
 
@@ -76,7 +76,7 @@ fn deleted(
         return Err(status(ApiError::NotFound(format!("Not found: {what}"))));
     }
     Ok(Response::new(g::DeleteSnapshotResponse {
-        time: t.elapsed().as_secs_f64(),
+        time: super::secs(t),
     }))
 }
 

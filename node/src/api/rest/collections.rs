@@ -105,14 +105,8 @@ pub async fn create_collection(
         config,
         layout,
     };
-    let done = commit(s, cmd, timeout).await?;
-    if let Some(c) = &s.consensus {
-        // Like Qdrant, answer once every reachable peer knows the new collection.
-        s.router
-            .wait_peers_applied(c.applied_index(), timeout)
-            .await;
-    }
-    Ok(done)
+    // `commit` answers once every reachable peer knows the new collection.
+    commit(s, cmd, timeout).await
 }
 
 /// Spreads `shard_number × replication_factor` replicas evenly over the cluster's peers (a
