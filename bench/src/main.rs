@@ -173,6 +173,7 @@ fn run_index(
             ef: Some(ef),
             exact: false,
             score_threshold: None,
+            examples: None,
         };
         seg.search(&req)
             .into_iter()

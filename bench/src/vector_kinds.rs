@@ -119,6 +119,7 @@ fn search(
         ef,
         exact,
         score_threshold: None,
+        examples: None,
     })
 }
 

@@ -501,7 +501,7 @@ fn prefetch_fusion_and_rescoring_equal_a_computation_here() {
             "positive",
         ),
         (
-            json!({"query": {"recommend": {"positive": [1], "strategy": "best_score"}}, "using": "big"}),
+            json!({"query": {"recommend": {"positive": [1], "strategy": "worst"}}, "using": "big"}),
             "best_score",
         ),
     ] {

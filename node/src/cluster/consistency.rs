@@ -20,11 +20,12 @@ pub enum Consistency {
 }
 
 impl Consistency {
-    /// Replicas to ask when `active` are available (may exceed it: then the read fails).
+    /// Replicas to ask when `active` are available. A factor above `active` asks all of
+    /// them, as Qdrant clamps it.
     pub fn replicas(self, active: usize) -> usize {
         match self {
             Consistency::One => 1,
-            Consistency::Factor(n) => n.max(1),
+            Consistency::Factor(n) => n.clamp(1, active.max(1)),
             Consistency::All | Consistency::Majority => active.max(1),
             Consistency::Quorum => active / 2 + 1,
         }
@@ -75,5 +76,7 @@ mod tests {
         assert_eq!(Consistency::Quorum.replicas(3), 2);
         assert_eq!(Consistency::Majority.needed(3), 2);
         assert_eq!(Consistency::All.needed(3), 3);
+        assert_eq!(Consistency::Factor(5).replicas(2), 2);
+        assert_eq!(Consistency::Factor(2).replicas(3), 2);
     }
 }

@@ -7,7 +7,7 @@ use super::query::plain;
 use super::router::Router;
 use crate::collection::fusion::{fuse, Fusion, Ranked};
 use crate::collection::query::{
-    check_limit, Prefetch, QueryKind, QueryRequest, ScoredPoint, SearchParams,
+    check_limit, Prefetch, QueryKind, QueryRequest, ScoredPoint, SearchParams, Strategy,
 };
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::filter::{Condition, Filter};
@@ -96,9 +96,12 @@ pub fn run<'a>(
     Box::pin(async move {
         let kind = QueryKind::parse(stage.query.as_ref())?;
         let higher_is_better = match &kind {
-            QueryKind::Vector(_) | QueryKind::ById(_) | QueryKind::Recommend { .. } => {
-                c.vector_spec(&stage.using)?.distance.higher_is_better()
-            }
+            QueryKind::Vector(_)
+            | QueryKind::ById(_)
+            | QueryKind::Recommend {
+                strategy: Strategy::AverageVector,
+                ..
+            } => c.vector_spec(&stage.using)?.distance.higher_is_better(),
             _ => true,
         };
         let (none, no_vector) = (WithPayload::Bool(false), WithVector::Bool(false));

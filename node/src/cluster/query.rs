@@ -8,7 +8,7 @@ use super::recommend;
 use super::router::Router;
 use crate::collection::local_read::{Scroll, Search};
 use crate::collection::query::{
-    check_limit, PointGroup, QueryGroupsRequest, QueryKind, QueryRequest, ScoredPoint,
+    check_limit, PointGroup, QueryGroupsRequest, QueryKind, QueryRequest, ScoredPoint, Strategy,
 };
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::payload::values_at;
@@ -43,7 +43,11 @@ pub async fn plain(
     consistency: Consistency,
 ) -> CollectionResult<Vec<ScoredPoint>> {
     let (limit, offset) = (stage.limit, stage.offset);
-    let kind = QueryKind::parse(stage.query.as_ref())?;
+    let kind = match QueryKind::parse(stage.query.as_ref())? {
+        // No pair constrains anything: every point scores 0, as in Qdrant.
+        QueryKind::Context { pairs } if pairs.is_empty() => QueryKind::None,
+        k => k,
+    };
     let search = |vector: VectorData, exclude| Search {
         using: stage.using.clone(),
         vector,
@@ -57,6 +61,7 @@ pub async fn plain(
         with_payload: wp.clone(),
         with_vector: wv.clone(),
         idf_corpus: stage.params.idf.as_ref().and_then(|i| i.corpus().cloned()),
+        examples: None,
     };
     let scroll = |order_by| Scroll {
         from: None,
@@ -72,10 +77,23 @@ pub async fn plain(
             let v = r.vector_of(c, id, &stage.using).await?;
             r.search(c, search(v, Some(id)), consistency).await
         }
-        QueryKind::Recommend { positive, negative } => {
+        QueryKind::Recommend {
+            positive,
+            negative,
+            strategy: Strategy::AverageVector,
+        } => {
             let (v, ids) =
                 recommend::query_vector(r, c, &stage.using, &positive, &negative).await?;
             let mut s = search(v, None);
+            s.filter = recommend::without(s.filter, ids);
+            r.search(c, s, consistency).await
+        }
+        QueryKind::Recommend { .. } | QueryKind::Discover { .. } | QueryKind::Context { .. } => {
+            let (examples, ids) = recommend::examples(r, c, &stage.using, kind).await?;
+            let first = examples.vectors().first().map(|v| (*v).clone());
+            let first = first.ok_or_else(|| CollectionError::bad("Bad request: no examples"))?;
+            let mut s = search(first, None);
+            s.examples = Some(Box::new(examples));
             s.filter = recommend::without(s.filter, ids);
             r.search(c, s, consistency).await
         }

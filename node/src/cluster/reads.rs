@@ -49,7 +49,7 @@ fn resolve<T>(
                 crate::collection::replicas::ReplicaState::Active,
             )
             .len();
-        let need = consistency.needed(consistency.replicas(active).min(active.max(1)));
+        let need = consistency.needed(consistency.replicas(active));
         if seen[&pid] >= need {
             kept.entry(pid).or_insert(item);
         }
@@ -86,10 +86,23 @@ impl Router {
         consistency: Consistency,
     ) -> CollectionResult<Vec<ScoredPoint>> {
         let (spec, _) = c.prepare_query(&s.using, &s.vector)?;
-        let distance = spec.distance;
+        let distance = s.ranking(&spec);
         if spec.kind == VectorKind::Sparse && spec.modifier == Modifier::Idf {
             let corpus = s.idf_corpus.clone();
-            s.vector = self.weigh_by_idf(c, &s.using, s.vector, corpus).await?;
+            s.vector = self
+                .weigh_by_idf(c, &s.using, s.vector, corpus.clone())
+                .await?;
+            if let Some(ex) = s.examples.take() {
+                let mut weighed = Vec::new();
+                for v in ex.vectors() {
+                    let v = v.clone();
+                    weighed.push(self.weigh_by_idf(c, &s.using, v, corpus.clone()).await?);
+                }
+                let mut it = weighed.into_iter();
+                let ex =
+                    ex.try_map(|_| it.next().ok_or(CollectionError::Task("examples".into())))?;
+                s.examples = Some(Box::new(ex));
+            }
         }
         let (offset, limit) = (s.offset, s.limit);
         let rounds = self

@@ -1,12 +1,15 @@
-//! `recommend` queries (strategy `average_vector`): the examples become one query vector,
-//! `avg(positive) + avg(positive) - avg(negative)`, and the example points are left out.
+//! Example queries. `recommend` with strategy `average_vector`: the examples become one query vector,
+//! `avg(positive) + avg(positive) - avg(negative)` (the positives' average
+//! alone without negatives), and the example points are left out.
 //! Dense and sparse vectors are averaged by dimension; a multivector query is the
 //! positive examples' sub-vectors and the negative ones' negated (Qdrant's result for
-//! Cosine).
+//! Cosine). The other strategies, `discover` and `context` keep the examples
+//! (`segment::examples` scores them).
 
 use super::router::Router;
-use crate::collection::query::Example;
+use crate::collection::query::{Example, QueryKind, Strategy};
 use crate::collection::{Collection, CollectionError, CollectionResult};
+use crate::segment::examples::Examples;
 use crate::segment::filter::{Condition, Filter};
 use crate::segment::point_id::PointId;
 use crate::segment::record::VectorData;
@@ -26,6 +29,68 @@ pub async fn query_vector(
     let pos = vectors(r, c, using, positive, &mut ids).await?;
     let neg = vectors(r, c, using, negative, &mut ids).await?;
     Ok((combine(&pos, &neg)?, ids))
+}
+
+/// The examples of a `best_score` / `sum_scores` recommendation, a `discover` or a
+/// `context` query with their vectors, and the example point ids to leave out.
+pub async fn examples(
+    r: &Router,
+    c: &Arc<Collection>,
+    using: &str,
+    kind: QueryKind,
+) -> CollectionResult<(Examples<VectorData>, Vec<PointId>)> {
+    let mut ids = Vec::new();
+    let ex = match kind {
+        QueryKind::Recommend {
+            positive,
+            negative,
+            strategy,
+        } => {
+            let positive = vectors(r, c, using, &positive, &mut ids).await?;
+            let negative = vectors(r, c, using, &negative, &mut ids).await?;
+            match strategy {
+                Strategy::SumScores => Examples::SumScores { positive, negative },
+                _ => Examples::BestScore { positive, negative },
+            }
+        }
+        QueryKind::Discover { target, pairs } => Examples::Discover {
+            target: one(r, c, using, target, &mut ids).await?,
+            pairs: pair_vectors(r, c, using, pairs, &mut ids).await?,
+        },
+        QueryKind::Context { pairs } => Examples::Context {
+            pairs: pair_vectors(r, c, using, pairs, &mut ids).await?,
+        },
+        _ => return Err(CollectionError::bad("Bad request: not an examples query")),
+    };
+    Ok((ex, ids))
+}
+
+async fn one(
+    r: &Router,
+    c: &Arc<Collection>,
+    using: &str,
+    e: Example,
+    ids: &mut Vec<PointId>,
+) -> CollectionResult<VectorData> {
+    let mut v = vectors(r, c, using, &[e], ids).await?;
+    Ok(v.remove(0))
+}
+
+async fn pair_vectors(
+    r: &Router,
+    c: &Arc<Collection>,
+    using: &str,
+    pairs: Vec<(Example, Example)>,
+    ids: &mut Vec<PointId>,
+) -> CollectionResult<Vec<(VectorData, VectorData)>> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for (p, n) in pairs {
+        out.push((
+            one(r, c, using, p, ids).await?,
+            one(r, c, using, n, ids).await?,
+        ));
+    }
+    Ok(out)
 }
 
 /// The examples' vectors, checked and preprocessed like stored ones.
@@ -58,9 +123,11 @@ async fn vectors(
 
 /// `2·avg(pos) − avg(neg)` for dense and sparse examples; sub-vectors for multivectors.
 pub fn combine(pos: &[VectorData], neg: &[VectorData]) -> CollectionResult<VectorData> {
+    // Without negatives the query is the positives' average, as Qdrant's.
+    let pos_weight = if neg.is_empty() { 1.0 } else { 2.0 };
     let weighted = pos
         .iter()
-        .map(|v| (v, 2.0 / pos.len() as f32))
+        .map(|v| (v, pos_weight / pos.len() as f32))
         .chain(neg.iter().map(|v| (v, -1.0 / neg.len() as f32)));
     match pos.first() {
         Some(VectorData::Dense(first)) => {
@@ -137,6 +204,8 @@ mod tests {
             combine(&[m], &[n]).unwrap(),
             VectorData::Multi(vec![vec![1.0, 0.0], vec![0.0, -2.0]])
         );
+        let got = combine(&[d(&[1.0, 0.0]), d(&[0.0, 3.0])], &[]).unwrap();
+        assert_eq!(got, d(&[0.5, 1.5]));
         assert!(combine(&[], &[]).is_err());
     }
 }

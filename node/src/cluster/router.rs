@@ -453,12 +453,6 @@ impl Router {
                 )));
             }
             let k = consistency.replicas(cands.len());
-            if k > cands.len() {
-                return Err(CollectionError::Unavailable(format!(
-                    "Service unavailable: consistency needs {k} replicas of shard {s}, {} active",
-                    cands.len()
-                )));
-            }
             rounds = rounds.max(k);
             lists.insert(s, (k, cands));
         }

@@ -9,6 +9,7 @@ use super::replicas::ReplicaState;
 use super::sample::Sampled;
 use super::shard::LocalShard;
 use crate::segment::distance::Distance;
+use crate::segment::examples::Examples;
 use crate::segment::facet::{add_counts, FacetValue};
 use crate::segment::filter::Filter;
 use crate::segment::payload_index::FieldType;
@@ -40,6 +41,19 @@ pub struct Search {
     /// IDF statistics over the points matching this filter instead of all points.
     #[serde(default)]
     pub idf_corpus: Option<Filter>,
+    /// Scored against these instead of `vector` (one of them, for the kind checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<Box<Examples<VectorData>>>,
+}
+
+impl Search {
+    /// The metric hits are ordered by: the vector's, or higher-is-better for examples.
+    pub fn ranking(&self, spec: &VectorSpec) -> Distance {
+        match self.examples {
+            Some(_) => Distance::Dot,
+            None => spec.distance,
+        }
+    }
 }
 
 /// A scroll page request (id order, or by a payload field); the wire form too.
@@ -129,7 +143,14 @@ impl Collection {
     /// The best `offset + limit` hits of the given local shards, best first.
     pub fn search_local(&self, shards: &[u32], s: &Search) -> CollectionResult<Vec<ScoredPoint>> {
         let (spec, q) = self.prepare_query(&s.using, &s.vector)?;
-        let distance = spec.distance;
+        let distance = s.ranking(&spec);
+        let examples = match &s.examples {
+            None => None,
+            Some(ex) => Some((**ex).clone().try_map(|v| {
+                spec.prepare(v)
+                    .map_err(|e| CollectionError::wrong(e.to_string()))
+            })?),
+        };
         let unnamed = self.unnamed();
         let top = s
             .offset
@@ -146,6 +167,7 @@ impl Collection {
                 ef: s.ef,
                 exact: s.exact,
                 score_threshold: s.score_threshold,
+                examples: examples.as_ref(),
             };
             for (o, score) in seg.search(&req) {
                 if Some(seg.id_of(o)) == s.exclude {

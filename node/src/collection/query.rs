@@ -118,12 +118,33 @@ pub enum QueryKind {
     OrderBy(OrderBy),
     /// Combines the answers of the prefetches.
     Fusion(Fusion),
-    /// Nearest to `avg(positive) + avg(positive) - avg(negative)` (Qdrant's
-    /// `average_vector`), the example points left out.
+    /// Points like the positive examples and unlike the negative ones, by `strategy`; the
+    /// example points left out.
     Recommend {
         positive: Vec<Example>,
         negative: Vec<Example>,
+        strategy: Strategy,
     },
+    /// Points on the positive side of most context pairs, then nearest to the target.
+    Discover {
+        target: Example,
+        pairs: Vec<(Example, Example)>,
+    },
+    /// Points on the positive side of the context pairs.
+    Context {
+        pairs: Vec<(Example, Example)>,
+    },
+}
+
+/// How a recommendation uses its examples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// One query vector, `avg(positive) + avg(positive) - avg(negative)`.
+    AverageVector,
+    /// Each point scored by its best positive or negative example.
+    BestScore,
+    /// Each point scored by the sum of its positive minus negative similarities.
+    SumScores,
 }
 
 /// A recommendation example: a vector, or a stored point's vector.
@@ -158,31 +179,62 @@ struct RecommendInput {
 fn recommend(v: &Value) -> CollectionResult<QueryKind> {
     let r: RecommendInput = serde_json::from_value(v.clone())
         .map_err(|e| CollectionError::wrong(format!("invalid recommend: {e}")))?;
-    match r.strategy.as_deref() {
-        None | Some("average_vector") => {}
-        Some(s @ ("best_score" | "sum_scores")) => {
-            return Err(CollectionError::Unsupported(format!(
-                "recommend strategy `{s}` is not supported yet (average_vector is)"
-            )))
-        }
+    let strategy = match r.strategy.as_deref() {
+        None | Some("average_vector") => Strategy::AverageVector,
+        Some("best_score") => Strategy::BestScore,
+        Some("sum_scores") => Strategy::SumScores,
         Some(other) => {
             return Err(CollectionError::wrong(format!(
-                "unknown recommend strategy `{other}`"
+                "unknown variant `{other}`, expected one of `average_vector`, `best_score`, `sum_scores`"
             )))
         }
-    }
+    };
     let list = |l: Option<Vec<Value>>| -> CollectionResult<Vec<Example>> {
         l.unwrap_or_default().iter().map(Example::parse).collect()
     };
     let positive = list(r.positive)?;
-    if positive.is_empty() {
+    let negative = list(r.negative)?;
+    if positive.is_empty() && (strategy == Strategy::AverageVector || negative.is_empty()) {
         return Err(CollectionError::bad(
             "Bad request: At least one positive vector ID required with this strategy",
         ));
     }
     Ok(QueryKind::Recommend {
         positive,
-        negative: list(r.negative)?,
+        negative,
+        strategy,
+    })
+}
+
+/// A context pair in Qdrant's JSON.
+#[derive(Clone, Debug, Deserialize)]
+struct PairInput {
+    positive: Value,
+    negative: Value,
+}
+
+/// `context`: one pair, a list of pairs, or null.
+fn pairs(v: Option<&Value>) -> CollectionResult<Vec<(Example, Example)>> {
+    let list: Vec<PairInput> = match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => serde_json::from_value(Value::Array(a.clone()))
+            .map_err(|e| CollectionError::wrong(format!("invalid context: {e}")))?,
+        Some(one) => vec![serde_json::from_value(one.clone())
+            .map_err(|e| CollectionError::wrong(format!("invalid context pair: {e}")))?],
+    };
+    list.iter()
+        .map(|p| Ok((Example::parse(&p.positive)?, Example::parse(&p.negative)?)))
+        .collect()
+}
+
+/// `{"discover": {"target": …, "context": …}}`.
+fn discover(v: &Value) -> CollectionResult<QueryKind> {
+    let target = v
+        .get("target")
+        .ok_or_else(|| CollectionError::wrong("invalid discover: missing field `target`"))?;
+    Ok(QueryKind::Discover {
+        target: Example::parse(target)?,
+        pairs: pairs(v.get("context"))?,
     })
 }
 
@@ -222,6 +274,14 @@ impl QueryKind {
                 }
                 if let Some(r) = m.get("recommend") {
                     return recommend(r);
+                }
+                if let Some(d) = m.get("discover") {
+                    return discover(d);
+                }
+                if let Some(ctx) = m.get("context") {
+                    return Ok(QueryKind::Context {
+                        pairs: pairs(Some(ctx))?,
+                    });
                 }
                 if let Some(rrf) = m.get("rrf") {
                     let p: RrfParams = serde_json::from_value(rrf.clone())

@@ -481,6 +481,7 @@ mod tests {
             ef: None,
             exact: false,
             score_threshold: None,
+            examples: None,
         };
         let hits = s.search(&req);
         assert_eq!(hits.len(), 2);
@@ -516,6 +517,7 @@ mod tests {
             ef: Some(16),
             exact: false,
             score_threshold: None,
+            examples: None,
         };
         let hits = s.search(&req);
         assert_eq!(s.id_of(hits[0].0), PointId::Num(10_000));
@@ -548,6 +550,7 @@ mod tests {
                 ef: Some(64),
                 exact: false,
                 score_threshold: None,
+                examples: None,
             };
             let approx = s.search(&base);
             let exact = s.search(&SearchRequest {

@@ -5,6 +5,7 @@ pub mod dense;
 pub mod distance;
 pub mod element;
 pub mod engine;
+pub mod examples;
 pub mod facet;
 pub mod filter;
 pub mod filter_eval;

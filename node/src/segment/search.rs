@@ -5,6 +5,7 @@
 //! checked on each visited node) plus an exact scan of the offsets not yet in the graph.
 
 use super::engine::Segment;
+use super::examples::Examples;
 use super::filter::{Condition, Filter};
 use super::hnsw::{Hnsw, Scored};
 use super::point_id::PointId;
@@ -23,6 +24,8 @@ pub struct SearchRequest<'a> {
     pub ef: Option<usize>,
     pub exact: bool,
     pub score_threshold: Option<f32>,
+    /// Score against these examples instead of `vector` (which is then one of them).
+    pub examples: Option<&'a Examples<QueryVector>>,
 }
 
 impl Segment {
@@ -96,6 +99,9 @@ impl Segment {
             return Vec::new();
         };
         let col = &self.columns[ci];
+        if let Some(ex) = req.examples {
+            return self.examples_search(ci, ex, req);
+        }
         if let (Column::Sparse(_), QueryVector::Sparse(_)) = (&col.data, req.vector) {
             return self.sparse_search(ci, req);
         }
@@ -125,6 +131,41 @@ impl Segment {
         hits.into_iter()
             .map(|s| (s.id, col.score_of_order(s.dist)))
             .collect()
+    }
+
+    /// Points scored against several examples, best first: through the graph like a
+    /// nearest search (dense and multi columns), else exactly.
+    fn examples_search(
+        &self,
+        ci: usize,
+        ex: &Examples<QueryVector>,
+        req: &SearchRequest<'_>,
+    ) -> Vec<(u32, f32)> {
+        let col = &self.columns[ci];
+        let sparse = matches!(col.data, Column::Sparse(_));
+        // Sparse points sharing no dimension with an example have similarity 0 to it.
+        let missing = if sparse { 0.0 } else { f32::NEG_INFINITY };
+        let order = |o: u32| -ex.score(|q| col.order(q, o).map_or(missing, |d| -d));
+        let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
+        let threshold = self.full_scan_points(ci);
+        let graph = self.graphs[ci].read();
+        let use_graph = !sparse && !req.exact && self.len() > threshold && !graph.is_empty();
+        let cands = req.filter.and_then(|f| self.candidates(f));
+        let mut hits = match cands {
+            Some(c) if !use_graph || c.len() <= threshold => {
+                exact_top(c.into_iter(), req.top, &order, &accept)
+            }
+            None if !use_graph || self.filter_is_selective(req.filter, threshold) => {
+                exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
+            }
+            _ => self.graph_then_tail(ci, &graph, req, &order, &accept),
+        };
+        hits.retain(|s| s.dist.is_finite());
+        // Qdrant applies the threshold in the metric's direction here too.
+        if let Some(t) = req.score_threshold {
+            hits.retain(|s| col.spec.distance.passes(-s.dist, t));
+        }
+        hits.into_iter().map(|s| (s.id, -s.dist)).collect()
     }
 
     /// Sparse search: the inverted index, or direct scores of few filtered candidates.
@@ -284,6 +325,7 @@ mod tests {
                 ef: None,
                 exact: false,
                 score_threshold: None,
+                examples: None,
             };
             let approx = s.search(&req);
             let exact = s.search(&SearchRequest { exact: true, ..req });

@@ -35,9 +35,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 if path == "." || path.is_empty() {
-                    ApiError::BadRequest(format!("Json deserialize error: {inner}"))
+                    ApiError::BadRequest(format!("Format error in JSON body: {inner}"))
                 } else {
-                    ApiError::BadRequest(format!("Json deserialize error: {path}: {inner}"))
+                    ApiError::BadRequest(format!("Format error in JSON body: {path}: {inner}"))
                 }
             })
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod full_snapshots;
 pub mod issues;
+pub mod legacy;
 pub mod matrix;
 pub mod metrics;
 pub mod optimizations;
@@ -22,6 +23,7 @@ use crate::collection::Registry;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
+use legacy::{batch, groups, single, DiscoverBody, RecommendBody, SearchBody};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -129,7 +131,35 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
             &format!("{c}/points/query/groups"),
             post(query::query_groups),
         )
-        .route(&format!("{c}/points/search"), post(query::search))
+        .route(&format!("{c}/points/search"), post(single::<SearchBody>))
+        .route(
+            &format!("{c}/points/search/batch"),
+            post(batch::<SearchBody>),
+        )
+        .route(
+            &format!("{c}/points/search/groups"),
+            post(groups::<SearchBody>),
+        )
+        .route(
+            &format!("{c}/points/recommend"),
+            post(single::<RecommendBody>),
+        )
+        .route(
+            &format!("{c}/points/recommend/batch"),
+            post(batch::<RecommendBody>),
+        )
+        .route(
+            &format!("{c}/points/recommend/groups"),
+            post(groups::<RecommendBody>),
+        )
+        .route(
+            &format!("{c}/points/discover"),
+            post(single::<DiscoverBody>),
+        )
+        .route(
+            &format!("{c}/points/discover/batch"),
+            post(batch::<DiscoverBody>),
+        )
         .route(&format!("{c}/facet"), post(query::facet))
         .route(
             &format!("{c}/points/search/matrix/pairs"),

@@ -261,7 +261,7 @@ pub async fn batch(
         ops.push(match op {
             BatchOp::Upsert(v) => {
                 let req: UpsertRequest = serde_json::from_value(v)
-                    .map_err(|e| ApiError::BadRequest(format!("Json deserialize error: {e}")))?;
+                    .map_err(|e| ApiError::BadRequest(format!("Format error in JSON body: {e}")))?;
                 upsert_op(&s, &name, req)?
             }
             BatchOp::Delete(b) => ShardOp::Delete(sel(b.points, b.filter)?),

@@ -1,0 +1,209 @@
+//! Cluster API completeness on 3 real peers: the legacy search / recommend / discover
+//! endpoints answer as their `points/query` forms, the example-scored queries (recommend
+//! `best_score` / `sum_scores`, `discover`, `context`) score as Qdrant defines them and
+//! equal a single node's answers, and a read `consistency` above the replica count is
+//! clamped to all replicas.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use tests::points::*;
+use tests::{Cluster, Node};
+
+const N: u64 = 600;
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn dot_collection(shards: u32, rf: u32) -> Value {
+    json!({
+        "vectors": {"size": DIM, "distance": "Dot"},
+        "shard_number": shards, "replication_factor": rf,
+    })
+}
+
+/// `(id, score)` of each hit, scores rounded so shard merges compare equal.
+fn hits(v: &Value) -> Vec<(u64, i64)> {
+    let list = v.get("points").unwrap_or(v);
+    list.as_array()
+        .expect("hit list")
+        .iter()
+        .map(|p| {
+            let s = p["score"].as_f64().unwrap();
+            (p["id"].as_u64().unwrap(), (s * 1e4).round() as i64)
+        })
+        .collect()
+}
+
+fn loaded_cluster() -> Result<(Cluster, Node)> {
+    let c = Cluster::start(3)?;
+    create(&c.nodes[0], "l", dot_collection(3, 2))?;
+    let single = Node::start()?;
+    create(&single, "l", dot_collection(1, 1))?;
+    for start in (0..N).step_by(200) {
+        let (code, body) = upsert(&c.nodes[1], "l", start..start + 200)?;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = upsert(&single, "l", start..start + 200)?;
+        assert_eq!(code, 200, "{body}");
+    }
+    Ok((c, single))
+}
+
+#[test]
+fn legacy_endpoints_answer_as_query_and_example_scores_follow_qdrant() -> Result<()> {
+    let (c, single) = loaded_cluster()?;
+    let node = &c.nodes[2];
+    let q = [0.3, -0.1, 0.2, 0.5, -0.4, 0.1, 0.0, 0.2];
+    let filter = json!({"must": [{"key": "g", "match": {"value": 3}}]});
+    let cases = [
+        (
+            "search",
+            json!({"vector": q, "limit": 5, "offset": 1, "filter": filter}),
+            json!({"query": q, "limit": 5, "offset": 1, "filter": filter}),
+        ),
+        (
+            "search",
+            json!({"vector": {"name": "", "vector": q}, "limit": 3}),
+            json!({"query": q, "using": "", "limit": 3}),
+        ),
+        (
+            "recommend",
+            json!({"positive": [1, 2], "negative": [3], "limit": 6}),
+            json!({"query": {"recommend": {"positive": [1, 2], "negative": [3]}}, "limit": 6}),
+        ),
+        (
+            "recommend",
+            json!({"positive": [1, q], "negative": [7], "strategy": "best_score", "limit": 6}),
+            json!({"query": {"recommend": {"positive": [1, q], "negative": [7], "strategy": "best_score"}}, "limit": 6}),
+        ),
+        (
+            "recommend",
+            json!({"positive": [4, 5], "negative": [9], "strategy": "sum_scores", "limit": 6}),
+            json!({"query": {"recommend": {"positive": [4, 5], "negative": [9], "strategy": "sum_scores"}}, "limit": 6}),
+        ),
+        (
+            "discover",
+            json!({"target": 10, "context": [{"positive": 11, "negative": 12}], "limit": 6}),
+            json!({"query": {"discover": {"target": 10, "context": [{"positive": 11, "negative": 12}]}}, "limit": 6}),
+        ),
+    ];
+    for (path, legacy, query) in &cases {
+        let got = post(
+            node,
+            &format!("/collections/l/points/{path}"),
+            legacy.clone(),
+        );
+        let want = post(node, "/collections/l/points/query", query.clone());
+        assert!(!hits(&got).is_empty(), "{path}: {got}");
+        assert_eq!(hits(&got), hits(&want), "{path} {legacy}");
+        // And the cluster answers as one node holding everything.
+        let one = post(&single, "/collections/l/points/query", query.clone());
+        assert_eq!(hits(&want), hits(&one), "{query}");
+        // The batch form: one answer per request, in order.
+        if *path != "search" || legacy["offset"].is_null() {
+            let batch = json!({"searches": [legacy, legacy]});
+            let got = post(node, &format!("/collections/l/points/{path}/batch"), batch);
+            assert_eq!(got.as_array().map(Vec::len), Some(2), "{got}");
+            assert_eq!(hits(&got[1]), hits(&want), "{path}/batch");
+        }
+    }
+
+    // Groups forms against query/groups.
+    for (path, legacy, query) in [
+        (
+            "search",
+            json!({"vector": q, "limit": 3, "group_by": "g", "group_size": 2}),
+            json!({"query": q, "limit": 3, "group_by": "g", "group_size": 2}),
+        ),
+        (
+            "recommend",
+            json!({"positive": [1], "limit": 3, "group_by": "g", "group_size": 2}),
+            json!({"query": {"recommend": {"positive": [1]}}, "limit": 3, "group_by": "g", "group_size": 2}),
+        ),
+    ] {
+        let got = post(
+            node,
+            &format!("/collections/l/points/{path}/groups"),
+            legacy,
+        );
+        let want = post(node, "/collections/l/points/query/groups", query);
+        assert_eq!(got["groups"].as_array().map(Vec::len), Some(3), "{got}");
+        assert_eq!(got, want, "{path}/groups");
+    }
+
+    // Scores by Qdrant's formulas, from the test's own vectors (Dot: similarity = dot).
+    let sigmoid = |x: f32| 0.5 * (x / (1.0 + x.abs()) + 1.0);
+    let top = post(
+        node,
+        "/collections/l/points/query",
+        json!({"query": {"recommend": {"positive": [4, 5], "negative": [9], "strategy": "sum_scores"}}, "limit": 1}),
+    );
+    let id = top["points"][0]["id"].as_u64().unwrap();
+    let x = vector(id);
+    let want = dot(&vector(4), &x) + dot(&vector(5), &x) - dot(&vector(9), &x);
+    let got = top["points"][0]["score"].as_f64().unwrap() as f32;
+    assert!((got - want).abs() < 1e-4, "sum_scores {got} vs {want}");
+    assert!(![4, 5, 9].contains(&id), "an example point was returned");
+    let top = post(
+        node,
+        "/collections/l/points/query",
+        json!({"query": {"discover": {"target": 10, "context": {"positive": 11, "negative": 12}}}, "limit": 1}),
+    );
+    let x = vector(top["points"][0]["id"].as_u64().unwrap());
+    let rank = if dot(&vector(11), &x) > dot(&vector(12), &x) {
+        1.0
+    } else {
+        -1.0
+    };
+    let want = rank + sigmoid(dot(&vector(10), &x));
+    let got = top["points"][0]["score"].as_f64().unwrap() as f32;
+    assert!((got - want).abs() < 1e-4, "discover {got} vs {want}");
+    // Context: points on the positive side of the pair score 0, the best possible.
+    let ctx = post(
+        node,
+        "/collections/l/points/query",
+        json!({"query": {"context": {"positive": 11, "negative": 12}}, "limit": 10}),
+    );
+    for p in ctx["points"].as_array().unwrap() {
+        let x = vector(p["id"].as_u64().unwrap());
+        assert!(dot(&vector(11), &x) >= dot(&vector(12), &x), "{p}");
+        assert_eq!(p["score"].as_f64(), Some(0.0), "{p}");
+    }
+
+    // Bad input is a 400 with Qdrant's body.
+    for (path, body) in [
+        ("search", json!({"vector": q})),
+        ("recommend", json!({"positive": [], "limit": 3})),
+        (
+            "recommend",
+            json!({"positive": [1], "strategy": "worst", "limit": 3}),
+        ),
+        ("discover", json!({"context": [], "limit": 3})),
+    ] {
+        let (code, reply) = node
+            .http()
+            .post(&format!("/collections/l/points/{path}"), &body)?;
+        assert_eq!(code, 400, "{path} {body}: {reply}");
+        assert!(reply["status"]["error"].is_string(), "{reply}");
+    }
+    Ok(())
+}
+
+#[test]
+fn consistency_above_the_replica_count_reads_all_replicas() -> Result<()> {
+    let (c, _single) = loaded_cluster()?;
+    let node = &c.nodes[0];
+    for consistency in ["5", "3", "all", "quorum"] {
+        let path = format!("/collections/l/points/count?consistency={consistency}");
+        let n = post(node, &path, json!({"exact": true}));
+        assert_eq!(n["count"], json!(N), "count with consistency={consistency}");
+        let path = format!("/collections/l/points/scroll?consistency={consistency}");
+        let page = post(node, &path, json!({"limit": 1000}));
+        assert_eq!(page["points"].as_array().map(Vec::len), Some(N as usize));
+        let path = format!("/collections/l/points/query?consistency={consistency}");
+        let found = post(node, &path, json!({"query": 5, "limit": 4}));
+        assert_eq!(found["points"].as_array().map(Vec::len), Some(4), "{found}");
+        assert_eq!(retrieve_all(node, "l", N, consistency), N as usize);
+    }
+    Ok(())
+}
