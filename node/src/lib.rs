@@ -127,16 +127,17 @@ pub async fn run(
     };
     let mut consensus = None;
     let mut p2p_task = None;
+    let mut shard_router = cluster::router::Router::new(registry.clone(), None);
     if let Some(db) = raft_db {
         let p2p = listeners.p2p.ok_or(NodeError::NoP2pListener)?;
         let c = start_consensus(&settings, registry.clone(), db, &p2p).await?;
+        shard_router = cluster::router::Router::new(registry.clone(), Some(c.clone()));
         tracing::info!("p2p listening on {}", p2p.local_addr()?);
-        let serve = api::grpc::serve(c.clone(), registry.clone(), p2p, stopped());
+        let serve = api::grpc::serve(c.clone(), shard_router.clone(), p2p, stopped());
         p2p_task = Some(tokio::spawn(serve));
         c.bootstrap().await?;
         consensus = Some(c);
     }
-    let shard_router = cluster::router::Router::new(registry.clone(), consensus.clone());
     if consensus.is_some() {
         let period =
             std::time::Duration::from_millis(settings.cluster.consensus.tick_period_ms * 10);

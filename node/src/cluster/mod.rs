@@ -4,6 +4,7 @@
 
 pub mod consistency;
 pub mod keeper;
+pub mod ordering;
 pub mod placement;
 pub mod prefetch;
 pub mod query;

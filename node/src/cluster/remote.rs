@@ -6,7 +6,7 @@ use crate::collection::ops::ShardOp;
 use crate::consensus::network;
 use parking_lot::Mutex;
 use proto::p2p::shards_client::ShardsClient;
-use proto::p2p::{HealthReply, HealthRequest, ShardRead, ShardUpdate};
+use proto::p2p::{HealthReply, HealthRequest, ShardForward, ShardRead, ShardUpdate};
 use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -111,6 +111,24 @@ impl Remote {
         network::request(msg, self.api_key.as_deref(), timeout)
     }
 
+    /// The wire form of a write of `op` to `shard`.
+    pub fn shard_update(
+        peer: u64,
+        collection: &str,
+        shard: u32,
+        op: &ShardOp,
+        at: Routing,
+    ) -> Result<ShardUpdate, RemoteError> {
+        Ok(ShardUpdate {
+            collection: collection.to_string(),
+            shard_id: shard,
+            op_json: serde_json::to_vec(op)
+                .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
+            min_applied: at.min_applied,
+            layout_version: at.layout_version,
+        })
+    }
+
     /// Applies `op` to the peer's replica of `shard`; returns its operation number.
     pub async fn update(
         &self,
@@ -121,22 +139,33 @@ impl Remote {
         at: Routing,
         timeout: Duration,
     ) -> Result<u64, RemoteError> {
-        let Routing {
-            min_applied,
-            layout_version,
-        } = at;
         let Peer { id: peer, uri } = to;
-        let msg = ShardUpdate {
-            collection: collection.to_string(),
-            shard_id: shard,
-            op_json: serde_json::to_vec(op)
-                .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
-            min_applied,
-            layout_version,
-        };
+        let msg = Self::shard_update(peer, collection, shard, op, at)?;
         let reply = self
             .client(peer, uri)?
             .update(self.request(msg, timeout))
+            .await
+            .map_err(|s| status_error(peer, s))?;
+        Ok(reply.into_inner().operation_id)
+    }
+
+    /// Hands a write to the peer that orders the writes of its shard (`ordering`: 1 medium,
+    /// 2 strong); it applies it to every replica. Returns the operation number.
+    pub async fn forward(
+        &self,
+        to: Peer<'_>,
+        update: ShardUpdate,
+        ordering: u32,
+        timeout: Duration,
+    ) -> Result<u64, RemoteError> {
+        let Peer { id: peer, uri } = to;
+        let msg = ShardForward {
+            update: Some(update),
+            ordering,
+        };
+        let reply = self
+            .client(peer, uri)?
+            .forward(self.request(msg, timeout))
             .await
             .map_err(|s| status_error(peer, s))?;
         Ok(reply.into_inner().operation_id)

@@ -5,6 +5,7 @@
 //! when a `consistency` is given, and the partial answers are merged here.
 
 use super::consistency::Consistency;
+use super::ordering::WriteOrdering;
 use super::remote::{Peer, Remote, RemoteError, Routing};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::ShardOp;
@@ -31,10 +32,10 @@ pub enum CommitError {
 pub const LAYOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Attempts of one shard write while the layout keeps changing under it.
-const WRITE_ATTEMPTS: usize = 5;
+pub(super) const WRITE_ATTEMPTS: usize = 5;
 
 /// How long a peer may take to apply a write or answer a read.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -54,7 +55,12 @@ struct Inner {
     unreachable: parking_lot::Mutex<std::collections::BTreeSet<u64>>,
     /// Transfers running on this peer, by (collection, shard).
     running: parking_lot::Mutex<std::collections::HashSet<(String, u32)>>,
+    /// One write at a time per shard this peer orders (medium and strong ordering).
+    order_locks: parking_lot::Mutex<HashMap<(String, u32), OrderLock>>,
 }
+
+/// Held while this peer sends one ordered write of a shard to its replicas.
+type OrderLock = Arc<tokio::sync::Mutex<()>>;
 
 /// Shards assigned to each peer for one read.
 type Plan = BTreeMap<u64, Vec<u32>>;
@@ -91,6 +97,7 @@ impl Router {
                 progress: Default::default(),
                 running: Default::default(),
                 unreachable: Default::default(),
+                order_locks: Default::default(),
             }),
         }
     }
@@ -128,7 +135,15 @@ impl Router {
         self.inner.registry.local_peer()
     }
 
-    fn applied(&self) -> u64 {
+    /// The lock that puts the ordered writes of a shard led by this peer in one order.
+    pub(super) fn order_lock(&self, collection: &str, shard: u32) -> OrderLock {
+        let mut m = self.inner.order_locks.lock();
+        m.entry((collection.to_string(), shard))
+            .or_default()
+            .clone()
+    }
+
+    pub(super) fn applied(&self) -> u64 {
         self.consensus().map(|c| c.applied_index()).unwrap_or(0)
     }
 
@@ -139,14 +154,19 @@ impl Router {
             .ok_or_else(|| RemoteError::Unreachable(peer, "not a cluster member".into()))
     }
 
-    /// Applies operations in order; returns the last operation number.
-    pub async fn write(&self, c: &Arc<Collection>, ops: Vec<ShardOp>) -> CollectionResult<u64> {
+    /// Applies operations in order under `ordering`; returns the last operation number.
+    pub async fn write(
+        &self,
+        c: &Arc<Collection>,
+        ops: Vec<ShardOp>,
+        ordering: WriteOrdering,
+    ) -> CollectionResult<u64> {
         let mut last = 0;
         for op in ops {
             let parts = c.split(op);
             let writes = parts
                 .into_iter()
-                .map(|(shard, op)| self.write_shard_retry(c, shard, Arc::new(op)));
+                .map(|(shard, op)| self.write_part(c, shard, Arc::new(op), ordering, false));
             for r in join_all(writes).await {
                 last = last.max(r?);
             }
@@ -191,7 +211,7 @@ impl Router {
     /// Writes again when a replica had a newer layout (after this peer applied it), and
     /// once when the shard's replicas changed while the write was under way (a transfer
     /// switched over): the next attempt goes to the new replicas. Upserts are idempotent.
-    async fn write_shard_retry(
+    pub(super) async fn write_shard_retry(
         &self,
         c: &Arc<Collection>,
         shard: u32,
@@ -218,7 +238,7 @@ impl Router {
     }
 
     /// Waits (up to `LAYOUT_TIMEOUT`) until this peer applied layout `version` of `c`.
-    async fn wait_layout(&self, c: &Collection, version: u64) {
+    pub(super) async fn wait_layout(&self, c: &Collection, version: u64) {
         let deadline = tokio::time::Instant::now() + LAYOUT_TIMEOUT;
         while c.layout().version < version && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -4,6 +4,7 @@
 
 use super::GrpcResult;
 use crate::cluster::consistency::Consistency;
+use crate::cluster::ordering::WriteOrdering;
 use crate::collection::query::{Direction, IdfParams, OrderBy, SearchParams};
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
@@ -293,6 +294,15 @@ pub fn order_by(o: g::OrderBy) -> GrpcResult<OrderBy> {
 }
 
 /// Shard keys are not supported yet: a request that names one is refused, not ignored.
+/// A write's `ordering` (weak when not given).
+pub fn ordering(o: &Option<g::WriteOrdering>) -> GrpcResult<WriteOrdering> {
+    let code = o.as_ref().map_or(0, |o| o.r#type);
+    u32::try_from(code)
+        .ok()
+        .and_then(WriteOrdering::from_code)
+        .ok_or_else(|| bad(format!("unknown write ordering {code}")))
+}
+
 pub fn no_shard_key(s: &Option<g::ShardKeySelector>) -> GrpcResult<()> {
     match s {
         Some(sel) if !sel.shard_keys.is_empty() || sel.fallback.is_some() => Err(

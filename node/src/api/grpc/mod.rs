@@ -40,7 +40,7 @@ use tonic::{Request, Status};
 /// Serves the p2p API on `listener` until `shutdown` resolves.
 pub async fn serve(
     consensus: Consensus,
-    registry: std::sync::Arc<crate::collection::Registry>,
+    router: crate::cluster::router::Router,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -60,7 +60,7 @@ pub async fn serve(
     let raft = RaftServer::new(raft::RaftService::new(consensus.clone()))
         .max_decoding_message_size(256 << 20);
     let raft = tonic::service::interceptor::InterceptedService::new(raft, check.clone());
-    let shards = ShardsServer::new(shards::ShardsService::new(consensus.clone(), registry))
+    let shards = ShardsServer::new(shards::ShardsService::new(consensus.clone(), router))
         .max_decoding_message_size(crate::cluster::remote::MAX_MESSAGE)
         .max_encoding_message_size(crate::cluster::remote::MAX_MESSAGE);
     let shards = tonic::service::interceptor::InterceptedService::new(shards, check.clone());

@@ -2,13 +2,16 @@
 //! acting, a request waits until this peer applied the sender's Raft index, so it knows
 //! every collection and replica the sender knew.
 
+use crate::cluster::ordering::WriteOrdering;
 use crate::cluster::remote::{STALE_LAYOUT, STALE_LAYOUT_VERSION};
+use crate::cluster::router::Router;
 use crate::collection::local_read::ReadRequest;
 use crate::collection::ops::ShardOp;
 use crate::collection::{Collection, CollectionError, Registry};
 use crate::consensus::Consensus;
 use proto::p2p::{
-    HealthReply, HealthRequest, ShardRead, ShardReadReply, ShardUpdate, ShardUpdateReply,
+    HealthReply, HealthRequest, ShardForward, ShardRead, ShardReadReply, ShardUpdate,
+    ShardUpdateReply,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +23,15 @@ const CATCH_UP: Duration = Duration::from_secs(5);
 pub struct ShardsService {
     consensus: Consensus,
     registry: Arc<Registry>,
+    router: Router,
 }
 
 impl ShardsService {
-    pub fn new(consensus: Consensus, registry: Arc<Registry>) -> Self {
+    pub fn new(consensus: Consensus, router: Router) -> Self {
         ShardsService {
             consensus,
-            registry,
+            registry: router.registry().clone(),
+            router,
         }
     }
 
@@ -79,6 +84,27 @@ impl proto::p2p::shards_server::Shards for ShardsService {
         let shard = req.shard_id;
         let routed = req.layout_version;
         let operation_id = blocking(move || c.apply_local(shard, &op, routed)).await?;
+        Ok(Response::new(ShardUpdateReply { operation_id }))
+    }
+
+    async fn forward(
+        &self,
+        req: Request<ShardForward>,
+    ) -> Result<Response<ShardUpdateReply>, Status> {
+        let req = req.into_inner();
+        let ordering = WriteOrdering::from_code(req.ordering)
+            .ok_or_else(|| Status::invalid_argument("unknown write ordering"))?;
+        let u = req
+            .update
+            .ok_or_else(|| Status::invalid_argument("no write to forward"))?;
+        let op: ShardOp = serde_json::from_slice(&u.op_json)
+            .map_err(|e| Status::invalid_argument(format!("bad shard operation: {e}")))?;
+        let c = self.collection(&u.collection, u.min_applied).await?;
+        let operation_id = self
+            .router
+            .write_part(&c, u.shard_id, Arc::new(op), ordering, true)
+            .await
+            .map_err(status)?;
         Ok(Response::new(ShardUpdateReply { operation_id }))
     }
 

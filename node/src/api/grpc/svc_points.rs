@@ -4,7 +4,8 @@
 //! discover RPCs answer as the `Query` they are equivalent to.
 
 use super::conv_common::{
-    bad, consistency, filter, grpc_id, ids, no_shard_key, point_id_opt, with_payload, with_vectors,
+    bad, consistency, filter, grpc_id, ids, no_shard_key, ordering, point_id_opt, with_payload,
+    with_vectors,
 };
 use super::conv_points::{group, point_struct, retrieved, scored, selector, update_result};
 use super::conv_query as q;
@@ -20,6 +21,7 @@ use crate::api::rest::matrix::{matrix, MatrixRequest};
 use crate::api::rest::query::facet_hits;
 use crate::api::rest::AppState;
 use crate::cluster::consistency::Consistency;
+use crate::cluster::ordering::WriteOrdering;
 use crate::cluster::query::{run_groups, run_query};
 use crate::collection::local_read::Scroll;
 use crate::collection::ops::{PayloadChange, ShardOp};
@@ -55,10 +57,16 @@ impl PointsService {
         name: &str,
         ops: Vec<ShardOp>,
         wait: Option<bool>,
+        ordering: WriteOrdering,
         t: Instant,
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let c = self.collection(name)?;
-        let id = self.s.router.write(&c, ops).await.map_err(status)?;
+        let id = self
+            .s
+            .router
+            .write(&c, ops, ordering)
+            .await
+            .map_err(status)?;
         Ok(Response::new(g::PointsOperationResponse {
             result: Some(update_result(id, wait.unwrap_or(false))),
             time: secs(t),
@@ -283,7 +291,14 @@ impl Points for PointsService {
         no_update_mode(r.update_mode)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.upsert_op(&c, r.points)?;
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn delete(
@@ -294,7 +309,14 @@ impl Points for PointsService {
         let r = r.into_inner();
         no_shard_key(&r.shard_key_selector)?;
         let op = ShardOp::Delete(selector(r.points)?);
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn get(&self, r: Request<g::GetPoints>) -> Result<Response<g::GetResponse>, Status> {
@@ -326,7 +348,14 @@ impl Points for PointsService {
         no_update_filter(&r.update_filter)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.update_vectors_op(&c, r.points)?;
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn delete_vectors(
@@ -338,7 +367,14 @@ impl Points for PointsService {
         no_shard_key(&r.shard_key_selector)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.delete_vectors_op(&c, r.points_selector, r.vectors)?;
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn set_payload(
@@ -353,7 +389,14 @@ impl Points for PointsService {
             key: r.key,
         };
         let op = ShardOp::Payload(selector(r.points_selector)?, change);
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn overwrite_payload(
@@ -365,7 +408,14 @@ impl Points for PointsService {
         no_shard_key(&r.shard_key_selector)?;
         let change = PayloadChange::Overwrite(map_to_json(r.payload));
         let op = ShardOp::Payload(selector(r.points_selector)?, change);
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn delete_payload(
@@ -379,7 +429,14 @@ impl Points for PointsService {
             selector(r.points_selector)?,
             PayloadChange::DeleteKeys(r.keys),
         );
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn clear_payload(
@@ -390,7 +447,14 @@ impl Points for PointsService {
         let r = r.into_inner();
         no_shard_key(&r.shard_key_selector)?;
         let op = ShardOp::Payload(selector(r.points)?, PayloadChange::Clear);
-        self.write(&r.collection_name, vec![op], r.wait, t).await
+        self.write(
+            &r.collection_name,
+            vec![op],
+            r.wait,
+            ordering(&r.ordering)?,
+            t,
+        )
+        .await
     }
 
     async fn create_field_index(
@@ -710,7 +774,13 @@ impl Points for PointsService {
             .map(|op| self.batch_op(&c, op))
             .collect::<GrpcResult<Vec<_>>>()?;
         let n = ops.len();
-        let id = self.s.router.write(&c, ops).await.map_err(status)?;
+        let ordering = ordering(&r.ordering)?;
+        let id = self
+            .s
+            .router
+            .write(&c, ops, ordering)
+            .await
+            .map_err(status)?;
         let wait = r.wait.unwrap_or(false);
         Ok(Response::new(g::UpdateBatchResponse {
             result: (0..n).map(|_| update_result(id, wait)).collect(),

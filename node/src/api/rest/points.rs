@@ -5,6 +5,7 @@ use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::AppState;
 use crate::api::deadline::within;
 use crate::cluster::consistency::Consistency;
+use crate::cluster::ordering::WriteOrdering;
 use crate::collection::ops::{selector, PayloadChange, ShardOp, UpsertRequest, VectorInput};
 use crate::collection::query::PointRequest;
 use crate::collection::CollectionError;
@@ -20,7 +21,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Default, Deserialize)]
 pub struct WriteParams {
     pub wait: Option<bool>,
-    pub ordering: Option<String>,
+    #[serde(default)]
+    pub ordering: WriteOrdering,
     pub timeout: Option<u64>,
 }
 
@@ -90,9 +92,14 @@ fn sel(
 }
 
 /// Applies shard operations in order on every replica; returns the last operation number.
-async fn apply(s: &AppState, name: &str, ops: Vec<ShardOp>) -> ApiResult<u64> {
+async fn apply(
+    s: &AppState,
+    name: &str,
+    ops: Vec<ShardOp>,
+    ordering: WriteOrdering,
+) -> ApiResult<u64> {
     let c = s.registry.get(name)?;
-    Ok(s.router.write(&c, ops).await?)
+    Ok(s.router.write(&c, ops, ordering).await?)
 }
 
 /// `?consistency=` of reads.
@@ -121,7 +128,7 @@ async fn run(
     params: &WriteParams,
     ops: Vec<ShardOp>,
 ) -> ApiResult<Response> {
-    let op_id = apply(s, name, ops).await?;
+    let op_id = apply(s, name, ops, params.ordering).await?;
     Ok(ok(t, update_result(op_id, params)))
 }
 
@@ -287,7 +294,7 @@ pub async fn batch(
         });
     }
     let n = ops.len();
-    let last = apply(&s, &name, ops).await?;
+    let last = apply(&s, &name, ops, params.ordering).await?;
     let results: Vec<Value> = (0..n).map(|_| update_result(last, &params)).collect();
     Ok(ok(t, results))
 }
