@@ -6,8 +6,9 @@
 
 use anyhow::Result;
 use serde_json::{json, Value};
+use std::time::Duration;
 use tests::points::*;
-use tests::{Cluster, Node};
+use tests::{wait_for, Cluster, Node};
 
 const N: u64 = 600;
 
@@ -205,5 +206,42 @@ fn consistency_above_the_replica_count_reads_all_replicas() -> Result<()> {
         assert_eq!(found["points"].as_array().map(Vec::len), Some(4), "{found}");
         assert_eq!(retrieve_all(node, "l", N, consistency), N as usize);
     }
+    Ok(())
+}
+
+#[test]
+fn recover_resyncs_a_peer_with_the_leader() -> Result<()> {
+    let standalone = Node::start()?;
+    let (code, body) = standalone.http().post("/cluster/recover", &json!({}))?;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["status"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("standalone"));
+
+    let mut c = Cluster::start(3)?;
+    create(&c.nodes[0], "r", dot_collection(3, 3))?;
+    let (code, body) = upsert(&c.nodes[0], "r", 0..200)?;
+    assert_eq!(code, 200, "{body}");
+    // Peer 2 misses writes: its replicas are marked dead.
+    c.nodes[2].kill9()?;
+    let (code, body) = upsert(&c.nodes[0], "r", 200..N)?;
+    assert_eq!(code, 200, "{body}");
+    c.nodes[2].start_again()?;
+    c.wait_converged(Duration::from_secs(60))?;
+    let (code, body) = c.nodes[2].http().post("/cluster/recover", &json!({}))?;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["result"], json!(true));
+    wait_for(
+        "peer 2's replicas active again",
+        Duration::from_secs(60),
+        || {
+            let info = cluster_info(&c.nodes[2], "r");
+            let states = replicas(&info);
+            (states.len() == 9 && states.values().all(|s| s == "Active")).then_some(())
+        },
+    )?;
+    // Its own replicas hold every point (a read asks the local replica first).
+    assert_eq!(count(&c.nodes[2], "r"), N);
     Ok(())
 }

@@ -111,6 +111,63 @@ async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>) {
     }
 }
 
+/// `POST /cluster/recover`: this peer catches up with the leader's Raft log (waits until it
+/// applied what the leader applied), then asks for a recovery transfer to each of its dead
+/// replicas from the shard's first active replica, without waiting for the next health
+/// pass. Returns the transfers started.
+pub async fn recover_peer(router: &Router, timeout: Duration) -> Result<usize, String> {
+    let Some(cs) = router.consensus() else {
+        return Err("cluster mode is disabled on this node".into());
+    };
+    let me = router.local_peer();
+    let leader = cs.leader().ok_or("no Raft leader is known; retry")?;
+    if leader != me {
+        let uri = router.uri(leader).map_err(|e| e.to_string())?;
+        let applied = router
+            .remote()
+            .health(leader, &uri, PING_TIMEOUT)
+            .await
+            .map_err(|e| format!("the leader does not answer: {e}"))?;
+        cs.wait_applied_for(applied, timeout).await;
+        if cs.applied_index() < applied {
+            return Err(format!(
+                "applied {} of the leader's {applied} Raft entries within {timeout:?}",
+                cs.applied_index()
+            ));
+        }
+    }
+    let mut started = 0;
+    for c in router.registry().all() {
+        let layout = c.layout();
+        for (shard, replicas) in &layout.replicas {
+            let dead = replicas.get(&me) == Some(&ReplicaState::Dead);
+            let source = layout
+                .peers_in(*shard, ReplicaState::Active)
+                .first()
+                .copied();
+            let (Some(from), true, None) = (source, dead, layout.transfer_of(*shard)) else {
+                continue;
+            };
+            let t = recovery(*shard, from, me);
+            let start = LayoutChange::StartTransfer { transfer: t };
+            transfer::commit(router, &c.name, start).await?;
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+fn recovery(shard: u32, from: u64, to: u64) -> Transfer {
+    Transfer {
+        shard_id: shard,
+        from,
+        to,
+        sync: true,
+        method: "stream_records".into(),
+        recovery: true,
+    }
+}
+
 /// Starts a recovery transfer of `shard` to `target` if its peer answers.
 async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64) {
     let Ok(uri) = router.uri(target) else { return };
@@ -122,14 +179,7 @@ async fn recover(router: &Router, c: &Arc<Collection>, shard: u32, target: u64) 
     {
         return;
     }
-    let t = Transfer {
-        shard_id: shard,
-        from: router.local_peer(),
-        to: target,
-        sync: true,
-        method: "stream_records".into(),
-        recovery: true,
-    };
+    let t = recovery(shard, router.local_peer(), target);
     let start = LayoutChange::StartTransfer { transfer: t };
     match transfer::commit(router, &c.name, start).await {
         Ok(()) => {

@@ -1,9 +1,10 @@
-//! Cluster endpoints (`GET /cluster`, `DELETE /cluster/peer/{id}`) and the one path every
+//! Cluster endpoints (`GET /cluster`, `DELETE /cluster/peer/{id}`, `POST /cluster/recover`) and the one path every
 //! metadata change takes: through consensus in cluster mode, applied directly otherwise.
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ok, Timer, P, Q};
 use super::AppState;
+use crate::collection::CollectionError;
 use crate::consensus::Command;
 use axum::extract::State;
 use axum::response::Response;
@@ -49,6 +50,25 @@ pub async fn status(t: Timer, State(s): State<AppState>) -> Response {
 /// seen down for several checks in a row. Operators use it to tell a dead peer from a slow one.
 pub async fn unreachable(t: Timer, State(s): State<AppState>) -> Response {
     ok(t, json!({"peers": s.router.unreachable()}))
+}
+
+/// `POST /cluster/recover`: re-syncs this peer with the leader (Raft log, then its dead
+/// replicas); `true` once the log caught up and the recoveries are started.
+pub async fn recover(
+    t: Timer,
+    State(s): State<AppState>,
+    Q(q): Q<CommitTimeout>,
+) -> ApiResult<Response> {
+    if s.consensus.is_none() {
+        return Err(ApiError::BadRequest(
+            "Bad request: Qdrant is running in standalone mode".into(),
+        ));
+    }
+    let started = crate::cluster::keeper::recover_peer(&s.router, q.duration())
+        .await
+        .map_err(|e| CollectionError::Unavailable(format!("Service unavailable: {e}")))?;
+    tracing::info!(started, "peer recovery requested");
+    Ok(ok(t, true))
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/cluster", get(cluster::status))
         .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))
         .route("/cluster/unreachable", get(cluster::unreachable))
+        .route("/cluster/recover", post(cluster::recover))
         .route("/cluster/telemetry", get(cluster_telemetry::get))
         .route("/collections", get(collections::list))
         .route("/collections/aliases", post(collections::change_aliases))
