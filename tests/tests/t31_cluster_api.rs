@@ -245,3 +245,55 @@ fn recover_resyncs_a_peer_with_the_leader() -> Result<()> {
     assert_eq!(count(&c.nodes[2], "r"), N);
     Ok(())
 }
+
+#[test]
+fn telemetry_in_qdrants_shape_by_details_level() -> Result<()> {
+    let (c, _single) = loaded_cluster()?;
+    let get = |q: &str| -> Value {
+        let (code, body) = c.nodes[1].http().get(&format!("/telemetry{q}")).unwrap();
+        assert_eq!(code, 200, "{body}");
+        body["result"].clone()
+    };
+    let t0 = get("");
+    assert_eq!(t0["collections"]["number_of_collections"], json!(1));
+    assert!(t0["collections"].get("collections").is_none(), "{t0}");
+    assert_eq!(t0["cluster"]["enabled"], json!(true));
+    assert!(t0["app"]["startup"].as_str().unwrap().ends_with('Z'));
+    // This peer took the 3 upserts of loaded_cluster (the single node took the others).
+    let upserts =
+        &t0["requests"]["rest"]["responses"]["PUT /collections/{collection_name}/points"]["200"];
+    assert_eq!(upserts["count"], json!(N / 200), "{t0}");
+    assert!(upserts["max_duration_micros"].as_f64() >= upserts["min_duration_micros"].as_f64());
+
+    let t1 = get("?details_level=1");
+    let col = &t1["collections"]["collections"][0];
+    assert_eq!(col["params"]["shard_number"], json!(3), "{col}");
+    assert!(t1["memory"]["resident_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(t1["app"]["system"]["cores"].as_u64().unwrap() >= 1);
+
+    let t2 = get("?details_level=2");
+    assert_eq!(t2["cluster"]["status"]["number_of_peers"], json!(3), "{t2}");
+    assert!(t2["cluster"]["status"]["term"].as_u64().unwrap() >= 1);
+
+    let t3 = get("?details_level=3");
+    let col = &t3["collections"]["collections"][0];
+    assert_eq!(col["id"], json!("l"));
+    let shards = col["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 3);
+    let replicas: usize = shards
+        .iter()
+        .map(|s| s["replicate_states"].as_object().unwrap().len())
+        .sum();
+    assert_eq!(replicas, 6, "{col}");
+    let held: u64 = shards
+        .iter()
+        .filter_map(|s| s["local"]["num_points"].as_u64())
+        .sum();
+    assert!(held > 0 && held < N, "peer 1 holds some shards: {held}");
+
+    let anon = get("?details_level=3&anonymize=true");
+    assert_ne!(anon["collections"]["collections"][0]["id"], json!("l"));
+    let (code, _) = c.nodes[1].http().get("/telemetry?details_level=many")?;
+    assert_eq!(code, 400);
+    Ok(())
+}

@@ -10,12 +10,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// (method, route, status)
-type RouteKey = (String, String, u16);
+pub type RouteKey = (String, String, u16);
+
+/// Responses of one route and status.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    pub count: u64,
+    pub total_secs: f64,
+    pub min_secs: f64,
+    pub max_secs: f64,
+    pub last: std::time::SystemTime,
+}
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// route -> (count, total seconds)
-    requests: Mutex<BTreeMap<RouteKey, (u64, f64)>>,
+    requests: Mutex<BTreeMap<RouteKey, Stat>>,
 }
 
 impl Metrics {
@@ -23,9 +32,27 @@ impl Metrics {
         let mut m = self.requests.lock();
         let e = m
             .entry((method.to_string(), route.to_string(), status))
-            .or_default();
-        e.0 += 1;
-        e.1 += secs;
+            .or_insert(Stat {
+                count: 0,
+                total_secs: 0.0,
+                min_secs: f64::INFINITY,
+                max_secs: 0.0,
+                last: std::time::SystemTime::now(),
+            });
+        e.count += 1;
+        e.total_secs += secs;
+        e.min_secs = e.min_secs.min(secs);
+        e.max_secs = e.max_secs.max(secs);
+        e.last = std::time::SystemTime::now();
+    }
+
+    /// Every (method, route, status) seen so far with its statistics.
+    pub fn stats(&self) -> Vec<(RouteKey, Stat)> {
+        self.requests
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     /// Prometheus exposition text; `gauges` are (name, help, value) read at scrape time.
@@ -39,14 +66,20 @@ impl Metrics {
             out,
             "# HELP rest_responses_total number of responses\n# TYPE rest_responses_total counter"
         );
-        for ((method, route, status), (count, _)) in m.iter() {
+        for ((method, route, status), Stat { count, .. }) in m.iter() {
             let _ = writeln!(out, "rest_responses_total{{method=\"{method}\",endpoint=\"{route}\",status=\"{status}\"}} {count}");
         }
         let _ = writeln!(
             out,
             "# HELP rest_responses_duration_seconds_sum total response time\n# TYPE rest_responses_duration_seconds_sum counter"
         );
-        for ((method, route, status), (_, secs)) in m.iter() {
+        for (
+            (method, route, status),
+            Stat {
+                total_secs: secs, ..
+            },
+        ) in m.iter()
+        {
             let _ = writeln!(
                 out,
                 "rest_responses_duration_seconds_sum{{method=\"{method}\",endpoint=\"{route}\",status=\"{status}\"}} {secs}"

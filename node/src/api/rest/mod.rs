@@ -18,6 +18,7 @@ pub mod query;
 pub mod service;
 pub mod shards;
 pub mod snapshots;
+pub mod telemetry;
 
 use crate::collection::Registry;
 use axum::extract::DefaultBodyLimit;
@@ -56,7 +57,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/livez", get(service::livez))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
-        .route("/telemetry", get(service::telemetry))
+        .route("/telemetry", get(telemetry::get))
         .route("/issues", get(issues::get).delete(issues::delete))
         .route("/cluster", get(cluster::status))
         .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))

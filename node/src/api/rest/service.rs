@@ -1,6 +1,5 @@
-//! Service endpoints: version, health probes, metrics and telemetry.
+//! Service endpoints: version, health probes and metrics (telemetry: `telemetry.rs`).
 
-use super::extract::{ok, Timer};
 use super::AppState;
 use crate::collection::replicas::ReplicaState;
 use axum::extract::State;
@@ -152,18 +151,4 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
         &vector_counts,
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
-}
-
-pub async fn telemetry(t: Timer, State(s): State<AppState>) -> Response {
-    let collections: Vec<_> = s
-        .registry
-        .all()
-        .iter()
-        .map(|c| json!({"id": c.name, "points": c.points_count()}))
-        .collect();
-    ok(
-        t,
-        json!({"id": s.node_id, "app": {"name": "qdrant-node", "version": VERSION},
-                 "collections": {"number_of_collections": collections.len(), "collections": collections}}),
-    )
 }
