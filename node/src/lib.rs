@@ -160,6 +160,7 @@ pub async fn run(
     let state = AppState {
         registry: registry.clone(),
         metrics: Arc::new(Metrics::default()),
+        grpc_metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         caught_up: Default::default(),
         node_id: uuid::Uuid::new_v4().to_string(),

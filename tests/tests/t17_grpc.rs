@@ -102,6 +102,11 @@ async fn rust_client_workflow_on_a_cluster_equals_rest() -> Result<()> {
         .collect();
     b.upsert_points(UpsertPointsBuilder::new("rs", points).wait(true))
         .await?;
+    // Telemetry counts gRPC answers by method path and status code.
+    let (code, t) = tokio::task::block_in_place(|| c.nodes[1].http().get("/telemetry"))?;
+    assert_eq!(code, 200, "{t}");
+    let upserts = &t["result"]["requests"]["grpc"]["responses"]["/qdrant.Points/Upsert"]["0"];
+    assert_eq!(upserts["count"], json!(1), "{t}");
     assert_eq!(
         d.count(CountPointsBuilder::new("rs").exact(true))
             .await?

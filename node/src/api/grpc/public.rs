@@ -9,6 +9,7 @@ use super::svc_collections::CollectionsService;
 use super::svc_points::PointsService;
 use super::svc_snapshots::SnapshotsService;
 use crate::api::rest::auth::Keys;
+use crate::api::rest::metrics::Metrics;
 use crate::api::rest::AppState;
 use proto::health::health_check_response::ServingStatus;
 use proto::health::health_server::{Health, HealthServer};
@@ -20,6 +21,7 @@ use proto::qdrant::snapshots_server::SnapshotsServer;
 use proto::qdrant::{HealthCheckReply, HealthCheckRequest as QdrantHealthRequest};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -87,10 +89,12 @@ fn check(keys: &Keys, path: &str, headers: &http::HeaderMap) -> Result<(), Statu
     Err(Status::unauthenticated("Invalid API key or JWT"))
 }
 
-/// Runs `check` before every call (a layer sees the method's path; an interceptor does not).
+/// Runs `check` before every call (a layer sees the method's path; an interceptor does not)
+/// and counts the answers by path and status code.
 #[derive(Clone)]
 struct AuthLayer {
     keys: Arc<Keys>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> tower::Layer<S> for AuthLayer {
@@ -99,6 +103,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Auth {
             inner,
             keys: self.keys.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -107,12 +112,24 @@ impl<S> tower::Layer<S> for AuthLayer {
 struct Auth<S> {
     inner: S,
     keys: Arc<Keys>,
+    metrics: Arc<Metrics>,
+}
+
+/// The status code of an answer: in its headers when it failed at once, else 0 (OK; a
+/// status sent in the trailers after a streamed answer is not seen here).
+fn grpc_code<B>(resp: &http::Response<B>) -> u16 {
+    resp.headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Auth<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
+    S::Error: 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -126,10 +143,20 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        match check(&self.keys, req.uri().path(), req.headers()) {
+        let (path, started) = (req.uri().path().to_string(), Instant::now());
+        let metrics = self.metrics.clone();
+        let answer: Self::Future = match check(&self.keys, &path, req.headers()) {
             Ok(()) => Box::pin(self.inner.call(req)),
             Err(status) => Box::pin(async move { Ok(status.into_http()) }),
-        }
+        };
+        Box::pin(async move {
+            let r = answer.await;
+            if let Ok(resp) = &r {
+                let secs = started.elapsed().as_secs_f64();
+                metrics.record("", &path, grpc_code(resp), secs);
+            }
+            r
+        })
     }
 }
 
@@ -190,6 +217,7 @@ pub async fn serve_public(
 ) -> Result<(), tonic::transport::Error> {
     let auth = AuthLayer {
         keys: Arc::new(keys),
+        metrics: state.grpc_metrics.clone(),
     };
     macro_rules! public {
         ($server:ident, $svc:expr) => {

@@ -32,6 +32,8 @@ use std::time::Instant;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Public gRPC calls by method path and status code (for `/telemetry`).
+    pub grpc_metrics: Arc<metrics::Metrics>,
     pub started: Instant,
     /// Set once this peer has caught up with the cluster after it started (`/readyz`).
     pub caught_up: Arc<std::sync::atomic::AtomicBool>,

@@ -2,10 +2,10 @@
 //! collections, whether cluster mode is on and the REST responses per route; 1 adds the
 //! system, memory and each collection's parameters; 2 the cluster's config and Raft status;
 //! 3 each collection's config, shards, replica states and transfers. `anonymize` replaces
-//! names by hashes.
+//! names by hashes. gRPC answers are counted by method path and status code.
 
 use super::extract::{ok, Timer, Q};
-use super::metrics::Stat;
+use super::metrics::{Metrics, Stat};
 use super::AppState;
 use crate::collection::Collection;
 use axum::extract::State;
@@ -42,10 +42,10 @@ fn micros(secs: f64) -> f64 {
     (secs * 1e6).round()
 }
 
-/// `{"METHOD /route": {"status": statistics}}`.
-fn responses(s: &AppState) -> Value {
+/// `{"METHOD /route": {"status": statistics}}` (gRPC: `{"/qdrant.Points/Upsert": …}`).
+fn responses(metrics: &Metrics) -> Value {
     let mut out: Map<String, Value> = Map::new();
-    for ((method, route, status), st) in s.metrics.stats() {
+    for ((method, route, status), st) in metrics.stats() {
         let Stat {
             count,
             total_secs,
@@ -54,7 +54,7 @@ fn responses(s: &AppState) -> Value {
             last,
         } = st;
         let entry = out
-            .entry(format!("{method} {route}"))
+            .entry(format!("{method} {route}").trim_start().to_string())
             .or_insert_with(|| json!({}));
         entry[status.to_string()] = json!({
             "count": count,
@@ -182,7 +182,10 @@ pub async fn get(t: Timer, State(s): State<AppState>, Q(q): Q<TelemetryParams>) 
     let mut out = json!({
         "id": name(&s.node_id, anon),
         "cluster": cluster(&s, level),
-        "requests": {"rest": {"responses": responses(&s)}, "grpc": {"responses": {}}},
+        "requests": {
+            "rest": {"responses": responses(&s.metrics)},
+            "grpc": {"responses": responses(&s.grpc_metrics)},
+        },
     });
     if level >= 1 {
         app["features"] = json!({"debug": cfg!(debug_assertions), "rocksdb": true, "gpu": false});
