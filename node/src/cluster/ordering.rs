@@ -99,7 +99,10 @@ impl Router {
                 // The sender routed with another layout: it waits for this one and retries.
                 return Err(CollectionError::StaleLayout(layout.version));
             }
-            match self.forward(c, lead, shard, &op, ordering).await {
+            match self
+                .forward(c, lead, shard, &op, ordering, layout.version)
+                .await
+            {
                 Ok(v) => return Ok(v),
                 Err(RemoteError::Stale(_, v)) => self.wait_layout(c, v).await,
                 Err(e @ RemoteError::Unreachable(..)) if ordering == WriteOrdering::Medium => {
@@ -122,11 +125,12 @@ impl Router {
         shard: u32,
         op: &ShardOp,
         ordering: WriteOrdering,
+        layout_version: u64,
     ) -> Result<u64, RemoteError> {
         let uri = self.uri(lead)?;
         let at = Routing {
             min_applied: self.applied(),
-            layout_version: Some(c.layout().version),
+            layout_version: Some(layout_version),
         };
         let update = Remote::shard_update(lead, &c.name, shard, op, at)?;
         let to = Peer {

@@ -106,24 +106,7 @@ impl Segment {
             return self.sparse_search(ci, req);
         }
         let order = |o: u32| col.order(req.vector, o).unwrap_or(f32::INFINITY);
-        let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
-        let threshold = self.full_scan_points(ci);
-        let graph = self.graphs[ci].read();
-        let use_graph = !req.exact && self.len() > threshold && !graph.is_empty();
-
-        let mut hits: Vec<Scored> = if let Some(cands) = req.filter.and_then(|f| self.candidates(f))
-        {
-            if !use_graph || cands.len() <= threshold {
-                exact_top(cands.into_iter(), req.top, &order, &accept)
-            } else {
-                self.graph_then_tail(ci, &graph, req, &order, &accept)
-            }
-        } else if !use_graph || self.filter_is_selective(req.filter, threshold) {
-            exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
-        } else {
-            self.graph_then_tail(ci, &graph, req, &order, &accept)
-        };
-        hits.retain(|s| s.dist.is_finite());
+        let mut hits = self.planned(ci, req, &order);
         let dist = col.spec.distance;
         if let Some(t) = req.score_threshold {
             hits.retain(|s| dist.passes(col.score_of_order(s.dist), t));
@@ -133,8 +116,36 @@ impl Segment {
             .collect()
     }
 
-    /// Points scored against several examples, best first: through the graph like a
-    /// nearest search (dense and multi columns), else exactly.
+    /// The best `req.top` points of column `ci` by `order` (smaller is better, infinite
+    /// left out) that have the vector and pass the filter: an exact scan when the column is
+    /// small, `exact` is asked, the column has no graph, or the filter leaves few points;
+    /// otherwise the HNSW graph plus an exact scan of the points not yet in it.
+    fn planned(
+        &self,
+        ci: usize,
+        req: &SearchRequest<'_>,
+        order: &dyn Fn(u32) -> f32,
+    ) -> Vec<Scored> {
+        let col = &self.columns[ci];
+        let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
+        let threshold = self.full_scan_points(ci);
+        let graph = self.graphs[ci].read();
+        let use_graph =
+            col.spec.in_graph() && !req.exact && self.len() > threshold && !graph.is_empty();
+        let mut hits = match req.filter.and_then(|f| self.candidates(f)) {
+            Some(c) if !use_graph || c.len() <= threshold => {
+                exact_top(c.into_iter(), req.top, order, &accept)
+            }
+            None if !use_graph || self.filter_is_selective(req.filter, threshold) => {
+                exact_top(0..self.ids.len() as u32, req.top, order, &accept)
+            }
+            _ => self.graph_then_tail(ci, &graph, req, order, &accept),
+        };
+        hits.retain(|s| s.dist.is_finite());
+        hits
+    }
+
+    /// Points scored against several examples, best first, planned like a nearest search.
     fn examples_search(
         &self,
         ci: usize,
@@ -142,25 +153,14 @@ impl Segment {
         req: &SearchRequest<'_>,
     ) -> Vec<(u32, f32)> {
         let col = &self.columns[ci];
-        let sparse = matches!(col.data, Column::Sparse(_));
         // Sparse points sharing no dimension with an example have similarity 0 to it.
-        let missing = if sparse { 0.0 } else { f32::NEG_INFINITY };
-        let order = |o: u32| -ex.score(|q| col.order(q, o).map_or(missing, |d| -d));
-        let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
-        let threshold = self.full_scan_points(ci);
-        let graph = self.graphs[ci].read();
-        let use_graph = !sparse && !req.exact && self.len() > threshold && !graph.is_empty();
-        let cands = req.filter.and_then(|f| self.candidates(f));
-        let mut hits = match cands {
-            Some(c) if !use_graph || c.len() <= threshold => {
-                exact_top(c.into_iter(), req.top, &order, &accept)
-            }
-            None if !use_graph || self.filter_is_selective(req.filter, threshold) => {
-                exact_top(0..self.ids.len() as u32, req.top, &order, &accept)
-            }
-            _ => self.graph_then_tail(ci, &graph, req, &order, &accept),
+        let missing = if col.spec.in_graph() {
+            f32::NEG_INFINITY
+        } else {
+            0.0
         };
-        hits.retain(|s| s.dist.is_finite());
+        let order = |o: u32| -ex.score(|q| col.order(q, o).map_or(missing, |d| -d));
+        let mut hits = self.planned(ci, req, &order);
         // Qdrant applies the threshold in the metric's direction here too.
         if let Some(t) = req.score_threshold {
             hits.retain(|s| col.spec.distance.passes(-s.dist, t));
