@@ -1,6 +1,7 @@
 //! The `consistency` parameter of reads: how many replicas of each shard to ask, and how
 //! many of them must have a point for it to be returned.
 
+use crate::collection::shard_key::ShardKeySelector;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
@@ -17,6 +18,29 @@ pub enum Consistency {
     Majority,
     /// More than half of the active replicas; a point must be in all answers.
     Quorum,
+}
+
+/// What a read covers: how many replicas of each shard it asks, and the shard keys it is
+/// limited to (custom sharding; none: every shard).
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope {
+    pub consistency: Consistency,
+    pub shard_key: Option<ShardKeySelector>,
+}
+
+impl ReadScope {
+    pub fn new(consistency: Consistency, shard_key: Option<ShardKeySelector>) -> ReadScope {
+        ReadScope {
+            consistency,
+            shard_key,
+        }
+    }
+}
+
+impl From<Consistency> for ReadScope {
+    fn from(consistency: Consistency) -> Self {
+        ReadScope::new(consistency, None)
+    }
 }
 
 impl Consistency {

@@ -3,6 +3,7 @@
 //! transfers). Metadata changes it decides go through `consensus`.
 
 pub mod consistency;
+pub mod copy_points;
 pub mod keeper;
 pub mod ordering;
 pub mod placement;

@@ -18,6 +18,17 @@ pub fn place(
     shard_number: u32,
     replication_factor: u32,
 ) -> Result<Vec<Vec<u64>>, PlacementError> {
+    place_more(peers, &BTreeMap::new(), shard_number, replication_factor)
+}
+
+/// Like `place`, for shards added next to existing ones: `load` is how many replicas each
+/// peer already holds, and the least loaded peers get the new ones.
+pub fn place_more(
+    peers: &[u64],
+    load: &BTreeMap<u64, usize>,
+    shard_number: u32,
+    replication_factor: u32,
+) -> Result<Vec<Vec<u64>>, PlacementError> {
     let mut peers = peers.to_vec();
     peers.sort_unstable();
     peers.dedup();
@@ -30,7 +41,10 @@ pub fn place(
             peers: peers.len(),
         });
     }
-    let mut load: BTreeMap<u64, usize> = peers.iter().map(|p| (*p, 0)).collect();
+    let mut load: BTreeMap<u64, usize> = peers
+        .iter()
+        .map(|p| (*p, load.get(p).copied().unwrap_or(0)))
+        .collect();
     let mut out = Vec::with_capacity(shard_number as usize);
     for shard in 0..shard_number as usize {
         let mut replicas = Vec::with_capacity(replication_factor as usize);
@@ -103,5 +117,19 @@ mod tests {
                 peers: 2
             })
         );
+    }
+
+    #[test]
+    fn added_shards_go_to_the_least_loaded_peers() {
+        let load: BTreeMap<u64, usize> = [(1, 2), (2, 2), (3, 0)].into_iter().collect();
+        let p = place_more(&[1, 2, 3], &load, 2, 1).unwrap();
+        assert_eq!(p, vec![vec![3], vec![3]]);
+        let p = place_more(&[1, 2, 3], &load, 3, 2).unwrap();
+        let mut total = load.clone();
+        for r in p.iter().flatten() {
+            *total.get_mut(r).unwrap() += 1;
+        }
+        let (lo, hi) = (total.values().min().unwrap(), total.values().max().unwrap());
+        assert!(hi - lo <= 1, "uneven after adding: {total:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! query fuses their answers (`fusion`, `rrf`) or re-scores, orders or lists the points they
 //! found. The query's filter applies to every prefetch too, as in Qdrant.
 
-use super::consistency::Consistency;
+use super::consistency::ReadScope;
 use super::query::plain;
 use super::router::Router;
 use crate::collection::fusion::{fuse, Fusion, Ranked};
@@ -91,7 +91,7 @@ pub fn run<'a>(
     r: &'a Router,
     c: &'a Arc<Collection>,
     mut stage: Stage,
-    consistency: Consistency,
+    scope: &'a ReadScope,
 ) -> BoxFuture<'a, CollectionResult<Ranked>> {
     Box::pin(async move {
         let kind = QueryKind::parse(stage.query.as_ref())?;
@@ -106,7 +106,7 @@ pub fn run<'a>(
         };
         let (none, no_vector) = (WithPayload::Bool(false), WithVector::Bool(false));
         if stage.prefetch.is_empty() {
-            let points = plain(r, c, &stage, &none, &no_vector, consistency).await?;
+            let points = plain(r, c, &stage, &none, &no_vector, scope).await?;
             return Ok(Ranked {
                 points,
                 higher_is_better,
@@ -116,7 +116,7 @@ pub fn run<'a>(
             .into_iter()
             .map(|p| Stage::of_prefetch(p, stage.filter.as_ref()))
             .collect::<CollectionResult<Vec<Stage>>>()?;
-        let lists = join_all(children.into_iter().map(|s| run(r, c, s, consistency)))
+        let lists = join_all(children.into_iter().map(|s| run(r, c, s, scope)))
             .await
             .into_iter()
             .collect::<CollectionResult<Vec<Ranked>>>()?;
@@ -148,7 +148,7 @@ pub fn run<'a>(
             params,
             ..stage
         };
-        let points = plain(r, c, &inner, &none, &no_vector, consistency).await?;
+        let points = plain(r, c, &inner, &none, &no_vector, scope).await?;
         Ok(Ranked {
             points,
             higher_is_better,
@@ -189,13 +189,13 @@ pub async fn attach(
     mut points: Vec<ScoredPoint>,
     wp: &WithPayload,
     wv: &WithVector,
-    consistency: Consistency,
+    scope: &ReadScope,
 ) -> CollectionResult<Vec<ScoredPoint>> {
     if matches!(wp, WithPayload::Bool(false)) && !wv.any() {
         return Ok(points);
     }
     let ids: Vec<_> = points.iter().map(|p| p.id).collect();
-    let records = r.retrieve(c, &ids, wp, wv, consistency).await?;
+    let records = r.retrieve(c, &ids, wp, wv, scope).await?;
     let mut by_id: HashMap<_, _> = records.into_iter().map(|r| (r.id, r)).collect();
     for p in &mut points {
         if let Some(rec) = by_id.remove(&p.id) {

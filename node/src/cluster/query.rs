@@ -2,9 +2,9 @@
 //! with its prefetches (`prefetch.rs`), recommendations (`recommend.rs`), plain nearest,
 //! by-id and order-by stages, and groups. Each search goes through the router's fan-out.
 
-use super::consistency::Consistency;
+use super::consistency::{Consistency, ReadScope};
 use super::prefetch::{self, Stage};
-use super::recommend;
+use super::recommend::{self, Lookup};
 use super::router::Router;
 use crate::collection::local_read::{Scroll, Search};
 use crate::collection::query::{
@@ -23,14 +23,15 @@ pub async fn run_query(
     req: &QueryRequest,
     consistency: Consistency,
 ) -> CollectionResult<Vec<ScoredPoint>> {
+    let scope = &ReadScope::new(consistency, req.shard_key.clone());
     let stage = Stage::of_request(req)?;
     let wp = req.with_payload.clone().unwrap_or_default();
     let wv = req.with_vector.clone().unwrap_or_default();
     if stage.prefetch.is_empty() {
-        return plain(r, c, &stage, &wp, &wv, consistency).await;
+        return plain(r, c, &stage, &wp, &wv, scope).await;
     }
-    let points = prefetch::run(r, c, stage, consistency).await?.points;
-    prefetch::attach(r, c, points, &wp, &wv, consistency).await
+    let points = prefetch::run(r, c, stage, scope).await?.points;
+    prefetch::attach(r, c, points, &wp, &wv, scope).await
 }
 
 /// A stage without prefetches: nearest points, by id or a payload order.
@@ -40,7 +41,7 @@ pub async fn plain(
     stage: &Stage,
     wp: &WithPayload,
     wv: &WithVector,
-    consistency: Consistency,
+    scope: &ReadScope,
 ) -> CollectionResult<Vec<ScoredPoint>> {
     let (limit, offset) = (stage.limit, stage.offset);
     let kind = match QueryKind::parse(stage.query.as_ref())? {
@@ -71,31 +72,36 @@ pub async fn plain(
         with_payload: wp.clone(),
         with_vector: wv.clone(),
     };
+    let lookup = Lookup {
+        r,
+        c,
+        using: &stage.using,
+        shard_key: scope.shard_key.as_ref(),
+    };
     match kind {
-        QueryKind::Vector(v) => r.search(c, search(v, None), consistency).await,
+        QueryKind::Vector(v) => r.search(c, search(v, None), scope).await,
         QueryKind::ById(id) => {
-            let v = r.vector_of(c, id, &stage.using).await?;
-            r.search(c, search(v, Some(id)), consistency).await
+            let v = r.vector_of(c, id, &stage.using, lookup.shard_key).await?;
+            r.search(c, search(v, Some(id)), scope).await
         }
         QueryKind::Recommend {
             positive,
             negative,
             strategy: Strategy::AverageVector,
         } => {
-            let (v, ids) =
-                recommend::query_vector(r, c, &stage.using, &positive, &negative).await?;
+            let (v, ids) = lookup.query_vector(&positive, &negative).await?;
             let mut s = search(v, None);
             s.filter = recommend::without(s.filter, ids);
-            r.search(c, s, consistency).await
+            r.search(c, s, scope).await
         }
         QueryKind::Recommend { .. } | QueryKind::Discover { .. } | QueryKind::Context { .. } => {
-            let (examples, ids) = recommend::examples(r, c, &stage.using, kind).await?;
+            let (examples, ids) = lookup.examples(kind).await?;
             let first = examples.vectors().first().map(|v| (*v).clone());
             let first = first.ok_or_else(|| CollectionError::bad("Bad request: no examples"))?;
             let mut s = search(first, None);
             s.examples = Some(Box::new(examples));
             s.filter = recommend::without(s.filter, ids);
-            r.search(c, s, consistency).await
+            r.search(c, s, scope).await
         }
         QueryKind::Fusion(_) => Err(CollectionError::bad(
             "Bad request: a fusion query needs `prefetch` (the answers it fuses)",
@@ -105,7 +111,7 @@ pub async fn plain(
                 QueryKind::OrderBy(ob) => Some(ob),
                 _ => None,
             };
-            let (records, _) = r.scroll(c, scroll(order_by), consistency).await?;
+            let (records, _) = r.scroll(c, scroll(order_by), scope).await?;
             Ok(records
                 .into_iter()
                 .skip(offset)

@@ -2,13 +2,15 @@
 //! (top hits by score, pages by id, counts summed) and resolve replicas' differences when a
 //! `consistency` asked more than one replica per shard.
 
-use super::consistency::Consistency;
+use super::consistency::{Consistency, ReadScope};
 use super::router::Router;
 use crate::collection::local_read::{
     sort_by_value, sort_hits, ReadReply, ReadRequest, Scroll, Search,
 };
 use crate::collection::query::{Record, ScoredPoint};
+use crate::collection::replicas::ReplicaState;
 use crate::collection::sample::{smallest, Sampled};
+use crate::collection::shard_key::{ShardKey, ShardKeySelector};
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::facet::{add_counts, sort_hits as sort_facets, FacetValue};
 use crate::segment::filter::Filter;
@@ -19,42 +21,98 @@ use crate::segment::vectors::{Modifier, VectorKind};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-fn all_shards(c: &Collection) -> Vec<u32> {
-    (0..c.shard_number()).collect()
+/// The dimensions of a sparse vector (none for other kinds).
+fn sparse_indices(v: &VectorData) -> &[u32] {
+    match v {
+        VectorData::Sparse(q) => &q.indices,
+        _ => &[],
+    }
 }
+
+/// Multiplies each value of a sparse vector by its dimension's weight.
+fn weigh(v: &mut VectorData, weights: &HashMap<u32, f32>) {
+    if let VectorData::Sparse(q) = v {
+        for (i, x) in q.indices.iter().zip(q.values.iter_mut()) {
+            *x *= weights.get(i).copied().unwrap_or(1.0);
+        }
+    }
+}
+
+/// A point of an answer: its id and the shard key it was found under (a point may be
+/// stored under several keys).
+type PointCopy = (PointId, Option<ShardKey>);
 
 /// Keeps the items found in enough rounds (first copy wins); one round keeps everything.
 fn resolve<T>(
     c: &Collection,
     rounds: Vec<Vec<T>>,
     consistency: Consistency,
-    id: impl Fn(&T) -> PointId,
+    id: impl Fn(&T) -> PointCopy,
 ) -> Vec<T> {
     if rounds.len() == 1 {
         return rounds.into_iter().next().unwrap_or_default();
     }
     let layout = c.layout();
-    let mut seen: HashMap<PointId, usize> = HashMap::new();
+    let mut seen: HashMap<PointCopy, usize> = HashMap::new();
     for r in &rounds {
         for item in r {
             *seen.entry(id(item)).or_default() += 1;
         }
     }
+    let auto: Vec<u32> = (0..c.shard_number()).collect();
     let mut kept = HashMap::new();
     for item in rounds.into_iter().flatten() {
-        let pid = id(&item);
-        let active = layout
-            .peers_in(
-                c.shard_of(pid),
-                crate::collection::replicas::ReplicaState::Active,
-            )
-            .len();
+        let copy = id(&item);
+        let group = match &copy.1 {
+            Some(k) => layout.shards_of_key(k),
+            None => auto.clone(),
+        };
+        let active = Collection::route(copy.0, &group)
+            .map_or(0, |s| layout.peers_in(s, ReplicaState::Active).len());
         let need = consistency.needed(consistency.replicas(active));
-        if seen[&pid] >= need {
-            kept.entry(pid).or_insert(item);
+        if seen[&copy] >= need {
+            kept.entry(copy).or_insert(item);
         }
     }
     kept.into_values().collect()
+}
+
+fn hit_copy(h: &ScoredPoint) -> PointCopy {
+    (h.id, h.shard_key.clone())
+}
+
+fn record_copy(r: &Record) -> PointCopy {
+    (r.id, r.shard_key.clone())
+}
+
+/// One record per id: a point stored under several keys shows under the first key asked.
+fn once_per_id(
+    records: Vec<Record>,
+    c: &Collection,
+    sel: Option<&ShardKeySelector>,
+) -> Vec<Record> {
+    let order = c.layout().shard_keys();
+    let rank = |r: &Record| {
+        let pos = r
+            .shard_key
+            .as_ref()
+            .and_then(|k| order.iter().position(|o| o == k));
+        let asked = match (sel, &r.shard_key) {
+            (Some(ShardKeySelector::Many(keys)), Some(k)) => keys.iter().position(|x| x == k),
+            _ => None,
+        };
+        (asked.unwrap_or(usize::MAX), pos.unwrap_or(usize::MAX))
+    };
+    let mut best: HashMap<PointId, Record> = HashMap::new();
+    for r in records {
+        match best.get(&r.id) {
+            Some(b) if rank(b) <= rank(&r) => {}
+            _ => {
+                best.insert(r.id, r);
+            }
+        }
+    }
+    best.into_values().collect()
 }
 
 fn hits(replies: Vec<ReadReply>) -> Vec<ScoredPoint> {
@@ -83,69 +141,69 @@ impl Router {
         &self,
         c: &Arc<Collection>,
         mut s: Search,
-        consistency: Consistency,
+        scope: &ReadScope,
     ) -> CollectionResult<Vec<ScoredPoint>> {
         let (spec, _) = c.prepare_query(&s.using, &s.vector)?;
+        let shards = c.read_shards(scope.shard_key.as_ref())?;
         let distance = s.ranking(&spec);
         if spec.kind == VectorKind::Sparse && spec.modifier == Modifier::Idf {
+            // One statistics round for the query and every example's dimensions.
+            let mut dims: Vec<u32> = sparse_indices(&s.vector).to_vec();
+            for v in s.examples.iter().flat_map(|ex| ex.vectors()) {
+                dims.extend_from_slice(sparse_indices(v));
+            }
+            dims.sort_unstable();
+            dims.dedup();
             let corpus = s.idf_corpus.clone();
-            s.vector = self
-                .weigh_by_idf(c, &s.using, s.vector, corpus.clone())
-                .await?;
+            let weights = self.idf_of(c, &shards, &s.using, dims, corpus).await?;
+            weigh(&mut s.vector, &weights);
             if let Some(ex) = s.examples.take() {
-                let mut weighed = Vec::new();
-                for v in ex.vectors() {
-                    let v = v.clone();
-                    weighed.push(self.weigh_by_idf(c, &s.using, v, corpus.clone()).await?);
-                }
-                let mut it = weighed.into_iter();
-                let ex =
-                    ex.try_map(|_| it.next().ok_or(CollectionError::Task("examples".into())))?;
-                s.examples = Some(Box::new(ex));
+                let ex = ex.try_map(|mut v| {
+                    weigh(&mut v, &weights);
+                    Ok::<_, std::convert::Infallible>(v)
+                });
+                s.examples = ex.ok().map(Box::new);
             }
         }
         let (offset, limit) = (s.offset, s.limit);
+        let consistency = scope.consistency;
         let rounds = self
-            .read(c, &all_shards(c), consistency, |_| {
-                ReadRequest::Search(s.clone())
-            })
+            .read(c, &shards, consistency, |_| ReadRequest::Search(s.clone()))
             .await?;
         let rounds = rounds.into_iter().map(hits).collect();
-        let mut all = resolve(c, rounds, consistency, |h: &ScoredPoint| h.id);
+        let mut all = resolve(c, rounds, consistency, hit_copy);
         sort_hits(distance, &mut all);
         Ok(all.into_iter().skip(offset).take(limit).collect())
     }
 
-    /// Multiplies each value of a sparse query by its dimension's IDF over the whole
-    /// collection (every shard once, so scores equal a single node's), or over the points
-    /// matching `corpus`.
-    async fn weigh_by_idf(
+    /// The IDF of each of `dims` over the whole collection (every shard once, so scores
+    /// equal a single node's), or over the points matching `corpus`.
+    async fn idf_of(
         &self,
         c: &Arc<Collection>,
+        shards: &[u32],
         using: &str,
-        v: VectorData,
+        dims: Vec<u32>,
         corpus: Option<Filter>,
-    ) -> CollectionResult<VectorData> {
-        let VectorData::Sparse(mut q) = v else {
-            return Ok(v);
-        };
+    ) -> CollectionResult<HashMap<u32, f32>> {
         let make = |_: &[u32]| ReadRequest::SparseStats {
             using: using.to_string(),
-            indices: q.indices.clone(),
+            indices: dims.clone(),
             corpus: corpus.clone(),
         };
-        let rounds = self.read(c, &all_shards(c), Consistency::One, make).await?;
-        let (mut points, mut df) = (0, vec![0usize; q.indices.len()]);
+        let rounds = self.read(c, shards, Consistency::One, make).await?;
+        let (mut points, mut df) = (0, vec![0usize; dims.len()]);
         for r in rounds.into_iter().next().unwrap_or_default() {
             if let ReadReply::SparseStats { points: n, df: d } = r {
                 points += n;
                 df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
         }
-        for (v, d) in q.values.iter_mut().zip(df) {
-            *v *= idf(points, d);
-        }
-        Ok(VectorData::Sparse(q))
+        Ok(dims
+            .into_iter()
+            .zip(df)
+            .map(|(i, d)| (i, idf(points, d)))
+            .collect())
     }
 
     /// A page of records (id order, or by `order_by`); returns the next page's first id.
@@ -153,20 +211,23 @@ impl Router {
         &self,
         c: &Arc<Collection>,
         s: Scroll,
-        consistency: Consistency,
+        scope: &ReadScope,
     ) -> CollectionResult<(Vec<Record>, Option<PointId>)> {
+        let shards = c.read_shards(scope.shard_key.as_ref())?;
+        let consistency = scope.consistency;
         let limit = s.limit;
         let mut ask = s.clone();
         if ask.order_by.is_none() {
             ask.limit = limit.saturating_add(1);
         }
         let rounds = self
-            .read(c, &all_shards(c), consistency, |_| {
+            .read(c, &shards, consistency, |_| {
                 ReadRequest::Scroll(ask.clone())
             })
             .await?;
         let rounds = rounds.into_iter().map(records).collect();
-        let mut page = resolve(c, rounds, consistency, |r: &Record| r.id);
+        let page = resolve(c, rounds, consistency, record_copy);
+        let mut page = once_per_id(page, c, scope.shard_key.as_ref());
         match &s.order_by {
             None => page.sort_by_key(|r| r.id),
             Some(ob) => sort_by_value(&mut page, ob.direction, |r| {
@@ -186,10 +247,11 @@ impl Router {
         &self,
         c: &Arc<Collection>,
         filter: Option<Filter>,
-        consistency: Consistency,
+        scope: &ReadScope,
     ) -> CollectionResult<usize> {
+        let shards = c.read_shards(scope.shard_key.as_ref())?;
         let rounds = self
-            .read(c, &all_shards(c), consistency, |_| ReadRequest::Count {
+            .read(c, &shards, scope.consistency, |_| ReadRequest::Count {
                 filter: filter.clone(),
             })
             .await?;
@@ -211,10 +273,11 @@ impl Router {
         c: &Arc<Collection>,
         req: ReadRequest,
         limit: usize,
-        consistency: Consistency,
+        scope: &ReadScope,
     ) -> CollectionResult<Vec<(FacetValue, usize)>> {
+        let shards = c.read_shards(scope.shard_key.as_ref())?;
         let rounds = self
-            .read(c, &all_shards(c), consistency, |_| req.clone())
+            .read(c, &shards, scope.consistency, |_| req.clone())
             .await?;
         let mut best: HashMap<FacetValue, usize> = HashMap::new();
         for round in rounds {
@@ -243,13 +306,15 @@ impl Router {
         filter: Option<Filter>,
         using: &str,
         count: usize,
+        shard_key: Option<&ShardKeySelector>,
     ) -> CollectionResult<Vec<Sampled>> {
+        let shards = c.read_shards(shard_key)?;
         let make = |_: &[u32]| ReadRequest::Sample {
             filter: filter.clone(),
             using: using.to_string(),
             count,
         };
-        let rounds = self.read(c, &all_shards(c), Consistency::One, make).await?;
+        let rounds = self.read(c, &shards, Consistency::One, make).await?;
         let all = rounds
             .into_iter()
             .next()
@@ -270,24 +335,34 @@ impl Router {
         ids: &[PointId],
         wp: &WithPayload,
         wv: &WithVector,
-        consistency: Consistency,
+        scope: &ReadScope,
     ) -> CollectionResult<Vec<Record>> {
+        let groups = c.key_groups(scope.shard_key.as_ref(), false)?;
         let mut by_shard: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
         for id in ids {
-            let list = by_shard.entry(c.shard_of(*id)).or_default();
-            if !list.contains(id) {
-                list.push(*id);
+            for s in groups.iter().filter_map(|g| Collection::route(*id, g)) {
+                let list = by_shard.entry(s).or_default();
+                if !list.contains(id) {
+                    list.push(*id);
+                }
             }
         }
         let shards: Vec<u32> = by_shard.keys().copied().collect();
-        let make = |shards: &[u32]| ReadRequest::Retrieve {
-            ids: shards.iter().flat_map(|s| by_shard[s].clone()).collect(),
-            with_payload: wp.clone(),
-            with_vector: wv.clone(),
+        let make = |shards: &[u32]| {
+            let mut ids: Vec<PointId> = shards.iter().flat_map(|s| by_shard[s].clone()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ReadRequest::Retrieve {
+                ids,
+                with_payload: wp.clone(),
+                with_vector: wv.clone(),
+            }
         };
+        let consistency = scope.consistency;
         let rounds = self.read(c, &shards, consistency, make).await?;
         let rounds = rounds.into_iter().map(records).collect();
-        let found: HashMap<PointId, Record> = resolve(c, rounds, consistency, |r: &Record| r.id)
+        let found = resolve(c, rounds, consistency, record_copy);
+        let found: HashMap<PointId, Record> = once_per_id(found, c, scope.shard_key.as_ref())
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
@@ -305,10 +380,12 @@ impl Router {
         c: &Arc<Collection>,
         id: PointId,
         using: &str,
+        shard_key: Option<&ShardKeySelector>,
     ) -> CollectionResult<VectorData> {
         let wv = WithVector::Names(vec![using.to_string()]);
+        let scope = ReadScope::new(Consistency::One, shard_key.cloned());
         let rec = self
-            .retrieve(c, &[id], &WithPayload::Bool(false), &wv, Consistency::One)
+            .retrieve(c, &[id], &WithPayload::Bool(false), &wv, &scope)
             .await?
             .into_iter()
             .next()

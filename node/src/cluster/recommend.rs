@@ -8,6 +8,7 @@
 
 use super::router::Router;
 use crate::collection::query::{Example, QueryKind, Strategy};
+use crate::collection::shard_key::ShardKeySelector;
 use crate::collection::{Collection, CollectionError, CollectionResult};
 use crate::segment::examples::Examples;
 use crate::segment::filter::{Condition, Filter};
@@ -17,108 +18,104 @@ use crate::segment::sparse_vector::SparseVector;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The query vector of a recommendation and the example point ids to leave out.
-pub async fn query_vector(
-    r: &Router,
-    c: &Arc<Collection>,
-    using: &str,
-    positive: &[Example],
-    negative: &[Example],
-) -> CollectionResult<(VectorData, Vec<PointId>)> {
-    let mut ids = Vec::new();
-    let pos = vectors(r, c, using, positive, &mut ids).await?;
-    let neg = vectors(r, c, using, negative, &mut ids).await?;
-    Ok((combine(&pos, &neg)?, ids))
+/// Where example points are looked up: a collection's vector `using`, under the query's
+/// shard keys.
+pub struct Lookup<'a> {
+    pub r: &'a Router,
+    pub c: &'a Arc<Collection>,
+    pub using: &'a str,
+    pub shard_key: Option<&'a ShardKeySelector>,
 }
 
-/// The examples of a `best_score` / `sum_scores` recommendation, a `discover` or a
-/// `context` query with their vectors, and the example point ids to leave out.
-pub async fn examples(
-    r: &Router,
-    c: &Arc<Collection>,
-    using: &str,
-    kind: QueryKind,
-) -> CollectionResult<(Examples<VectorData>, Vec<PointId>)> {
-    let mut ids = Vec::new();
-    let ex = match kind {
-        QueryKind::Recommend {
-            positive,
-            negative,
-            strategy,
-        } => {
-            let positive = vectors(r, c, using, &positive, &mut ids).await?;
-            let negative = vectors(r, c, using, &negative, &mut ids).await?;
-            match strategy {
-                Strategy::SumScores => Examples::SumScores { positive, negative },
-                _ => Examples::BestScore { positive, negative },
+impl Lookup<'_> {
+    /// The query vector of a recommendation and the example point ids to leave out.
+    pub async fn query_vector(
+        &self,
+        positive: &[Example],
+        negative: &[Example],
+    ) -> CollectionResult<(VectorData, Vec<PointId>)> {
+        let mut ids = Vec::new();
+        let pos = self.vectors(positive, &mut ids).await?;
+        let neg = self.vectors(negative, &mut ids).await?;
+        Ok((combine(&pos, &neg)?, ids))
+    }
+
+    /// The examples of a `best_score` / `sum_scores` recommendation, a `discover` or a
+    /// `context` query with their vectors, and the example point ids to leave out.
+    pub async fn examples(
+        &self,
+        kind: QueryKind,
+    ) -> CollectionResult<(Examples<VectorData>, Vec<PointId>)> {
+        let mut ids = Vec::new();
+        let ex = match kind {
+            QueryKind::Recommend {
+                positive,
+                negative,
+                strategy,
+            } => {
+                let positive = self.vectors(&positive, &mut ids).await?;
+                let negative = self.vectors(&negative, &mut ids).await?;
+                match strategy {
+                    Strategy::SumScores => Examples::SumScores { positive, negative },
+                    _ => Examples::BestScore { positive, negative },
+                }
             }
+            QueryKind::Discover { target, pairs } => Examples::Discover {
+                target: self.one(target, &mut ids).await?,
+                pairs: self.pair_vectors(pairs, &mut ids).await?,
+            },
+            QueryKind::Context { pairs } => Examples::Context {
+                pairs: self.pair_vectors(pairs, &mut ids).await?,
+            },
+            _ => return Err(CollectionError::bad("Bad request: not an examples query")),
+        };
+        Ok((ex, ids))
+    }
+
+    async fn one(&self, e: Example, ids: &mut Vec<PointId>) -> CollectionResult<VectorData> {
+        let mut v = self.vectors(&[e], ids).await?;
+        Ok(v.remove(0))
+    }
+
+    async fn pair_vectors(
+        &self,
+        pairs: Vec<(Example, Example)>,
+        ids: &mut Vec<PointId>,
+    ) -> CollectionResult<Vec<(VectorData, VectorData)>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (p, n) in pairs {
+            out.push((self.one(p, ids).await?, self.one(n, ids).await?));
         }
-        QueryKind::Discover { target, pairs } => Examples::Discover {
-            target: one(r, c, using, target, &mut ids).await?,
-            pairs: pair_vectors(r, c, using, pairs, &mut ids).await?,
-        },
-        QueryKind::Context { pairs } => Examples::Context {
-            pairs: pair_vectors(r, c, using, pairs, &mut ids).await?,
-        },
-        _ => return Err(CollectionError::bad("Bad request: not an examples query")),
-    };
-    Ok((ex, ids))
-}
-
-async fn one(
-    r: &Router,
-    c: &Arc<Collection>,
-    using: &str,
-    e: Example,
-    ids: &mut Vec<PointId>,
-) -> CollectionResult<VectorData> {
-    let mut v = vectors(r, c, using, &[e], ids).await?;
-    Ok(v.remove(0))
-}
-
-async fn pair_vectors(
-    r: &Router,
-    c: &Arc<Collection>,
-    using: &str,
-    pairs: Vec<(Example, Example)>,
-    ids: &mut Vec<PointId>,
-) -> CollectionResult<Vec<(VectorData, VectorData)>> {
-    let mut out = Vec::with_capacity(pairs.len());
-    for (p, n) in pairs {
-        out.push((
-            one(r, c, using, p, ids).await?,
-            one(r, c, using, n, ids).await?,
-        ));
+        Ok(out)
     }
-    Ok(out)
-}
 
-/// The examples' vectors, checked and preprocessed like stored ones.
-async fn vectors(
-    r: &Router,
-    c: &Arc<Collection>,
-    using: &str,
-    examples: &[Example],
-    ids: &mut Vec<PointId>,
-) -> CollectionResult<Vec<VectorData>> {
-    let spec = c.vector_spec(using)?;
-    let mut out = Vec::with_capacity(examples.len());
-    for e in examples {
-        out.push(match e {
-            Example::Vector(v) => {
-                let mut v = spec
-                    .check(v.clone())
-                    .map_err(|e| CollectionError::wrong(e.to_string()))?;
-                spec.preprocess(&mut v);
-                v
-            }
-            Example::Point(id) => {
-                ids.push(*id);
-                r.vector_of(c, *id, using).await?
-            }
-        });
+    /// The examples' vectors, checked and preprocessed like stored ones.
+    async fn vectors(
+        &self,
+        examples: &[Example],
+        ids: &mut Vec<PointId>,
+    ) -> CollectionResult<Vec<VectorData>> {
+        let spec = self.c.vector_spec(self.using)?;
+        let mut out = Vec::with_capacity(examples.len());
+        for e in examples {
+            out.push(match e {
+                Example::Vector(v) => {
+                    let mut v = spec
+                        .check(v.clone())
+                        .map_err(|e| CollectionError::wrong(e.to_string()))?;
+                    spec.preprocess(&mut v);
+                    v
+                }
+                Example::Point(id) => {
+                    ids.push(*id);
+                    self.r
+                        .vector_of(self.c, *id, self.using, self.shard_key)
+                        .await?
+                }
+            });
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// `2·avg(pos) − avg(neg)` for dense and sparse examples; sub-vectors for multivectors.

@@ -73,7 +73,7 @@ pub async fn restore(
         None => manifest.shards.keys().copied().collect(),
     };
     for id in ids {
-        if id >= c.shard_number() {
+        if !c.layout().replicas.contains_key(&id) {
             return Err(RestoreError::Incompatible(format!(
                 "shard {id} does not exist in `{name}`"
             )));
@@ -132,7 +132,18 @@ async fn collection(
         }
         return Ok(c);
     }
-    let layout = Layout::single(router.local_peer(), m.config.params.shard_number);
+    let me = router.local_peer();
+    let layout = if m.shard_keys.is_empty() {
+        Layout::single(me, m.config.params.shard_number)
+    } else {
+        // A custom-sharded collection: the snapshot's shards with their keys.
+        let mut l = Layout::default();
+        for (id, key) in &m.shard_keys {
+            l.replicas.insert(*id, [(me, ReplicaState::Active)].into());
+            l.keys.insert(*id, key.clone());
+        }
+        l
+    };
     let create = Command::CreateCollection {
         name: name.to_string(),
         dir: uuid::Uuid::new_v4().to_string(),

@@ -8,7 +8,7 @@ use super::consistency::Consistency;
 use super::ordering::WriteOrdering;
 use super::remote::{Peer, Remote, RemoteError, Routing};
 use crate::collection::local_read::{ReadReply, ReadRequest};
-use crate::collection::ops::ShardOp;
+use crate::collection::ops::{KeyedOp, ShardOp};
 use crate::collection::replicas::{LayoutChange, ReplicaState};
 use crate::collection::{Collection, CollectionError, CollectionResult, Registry};
 use crate::consensus::state_machine::apply_command;
@@ -158,12 +158,17 @@ impl Router {
     pub async fn write(
         &self,
         c: &Arc<Collection>,
-        ops: Vec<ShardOp>,
+        ops: Vec<KeyedOp>,
         ordering: WriteOrdering,
     ) -> CollectionResult<u64> {
+        // Every key is checked before anything is written.
+        let groups = ops
+            .iter()
+            .map(|o| c.write_groups(o.shard_key.as_ref()))
+            .collect::<CollectionResult<Vec<_>>>()?;
         let mut last = 0;
-        for op in ops {
-            let parts = c.split(op);
+        for (o, groups) in ops.into_iter().zip(groups) {
+            let parts = c.split(o.op, &groups);
             let writes = parts
                 .into_iter()
                 .map(|(shard, op)| self.write_part(c, shard, Arc::new(op), ordering, false));

@@ -1,6 +1,7 @@
 //! Collection configuration in Qdrant's JSON shape: what create/update accept, what is
 //! stored, and what `GET /collections/{name}` reports.
 
+use super::shard_key::ShardingMethod;
 use super::vector_config::{SparseVectorsConfig, VectorNameConfig, VectorParamsDiff};
 pub use super::vector_config::{VectorParams, VectorsConfig};
 use crate::segment::vectors::VectorSpec;
@@ -84,7 +85,7 @@ impl HnswConfig {
 pub struct CreateCollection {
     pub vectors: Option<VectorsConfig>,
     pub shard_number: Option<u32>,
-    pub sharding_method: Option<Value>,
+    pub sharding_method: Option<ShardingMethod>,
     pub replication_factor: Option<u32>,
     /// `write_concern_factor` is the seed document's older name for the same setting.
     #[serde(alias = "write_concern_factor")]
@@ -126,6 +127,9 @@ pub struct ParamsDiff {
 pub struct CollectionParams {
     pub vectors: VectorsConfig,
     pub shard_number: u32,
+    /// Shown as given on create (Qdrant omits it when it was not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<ShardingMethod>,
     pub replication_factor: u32,
     pub write_consistency_factor: u32,
     pub on_disk_payload: bool,
@@ -235,6 +239,7 @@ impl CollectionConfig {
         let params = CollectionParams {
             vectors,
             shard_number,
+            sharding_method: req.sharding_method,
             replication_factor: at_least_one("replication_factor", req.replication_factor, 1)?,
             write_consistency_factor: at_least_one(
                 "write_consistency_factor",

@@ -100,6 +100,7 @@ mod tests {
                     score: *s,
                     payload: None,
                     vector: None,
+                    shard_key: None,
                     order_value: None,
                 })
                 .collect(),

@@ -4,9 +4,10 @@
 
 use super::config::CollectionConfig;
 use super::error::{CollectionError, CollectionResult};
-use super::ops::{NewPoint, Selector, ShardOp};
+use super::ops::{Selector, ShardOp};
 use super::replicas::{Layout, LayoutChange, LayoutError, ReplicaState};
 use super::shard::LocalShard;
+use super::shard_key::{ShardKey, ShardingMethod};
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
 use parking_lot::RwLock;
@@ -45,7 +46,8 @@ impl Collection {
         layout: Layout,
         local_peer: u64,
     ) -> CollectionResult<Collection> {
-        let layout = if layout.replicas.is_empty() {
+        let custom = config.params.sharding_method == Some(ShardingMethod::Custom);
+        let layout = if layout.replicas.is_empty() && !custom {
             Layout::single(local_peer, config.params.shard_number)
         } else {
             layout
@@ -122,6 +124,11 @@ impl Collection {
             .copied()
     }
 
+    /// The shard key of `shard` (custom sharding), without copying the layout.
+    pub fn key_of(&self, shard: u32) -> Option<ShardKey> {
+        self.layout.read().key_of(shard).cloned()
+    }
+
     /// Applies a layout change decided through consensus and opens or drops local shards.
     pub fn change_layout(&self, change: &LayoutChange) -> Result<(), LayoutError> {
         self.layout.write().apply(change)?;
@@ -178,10 +185,6 @@ impl Collection {
         self.config.read().params.shard_number
     }
 
-    pub fn shard_of(&self, id: PointId) -> u32 {
-        (id.route_hash() % u64::from(self.shard_number().max(1))) as u32
-    }
-
     pub fn unnamed(&self) -> bool {
         self.config.read().params.vectors.is_unnamed()
     }
@@ -191,64 +194,18 @@ impl Collection {
         self.config.read().specs()
     }
 
-    /// Splits an operation into one operation per shard that it touches.
-    pub fn split(&self, op: ShardOp) -> Vec<(u32, ShardOp)> {
-        let n = self.shard_number() as usize;
-        let mut per_shard: Vec<Option<ShardOp>> = vec![None; n];
-        match op {
-            ShardOp::Upsert(points) => fill(&mut per_shard, self.group(points, n), ShardOp::Upsert),
-            ShardOp::Import(points) => fill(&mut per_shard, self.group(points, n), ShardOp::Import),
-            ShardOp::UpdateVectors(list) => {
-                let mut groups = vec![Vec::new(); n];
-                for p in list {
-                    groups[self.shard_of(p.0) as usize].push(p);
-                }
-                fill(&mut per_shard, groups, ShardOp::UpdateVectors);
-            }
-            ShardOp::Clear => per_shard.iter_mut().for_each(|o| *o = Some(ShardOp::Clear)),
-            ShardOp::Delete(sel) => self.split_selector(sel, &mut per_shard, ShardOp::Delete),
-            ShardOp::Payload(sel, change) => {
-                self.split_selector(sel, &mut per_shard, |s| ShardOp::Payload(s, change.clone()))
-            }
-            ShardOp::DeleteVectors(sel, names) => self.split_selector(sel, &mut per_shard, |s| {
-                ShardOp::DeleteVectors(s, names.clone())
-            }),
+    /// Splits an operation into one operation per shard that it touches: each point goes
+    /// to one shard of every group (`write_groups`), a filter to all their shards.
+    pub fn split(&self, op: ShardOp, groups: &[Vec<u32>]) -> Vec<(u32, ShardOp)> {
+        if let [group] = groups {
+            return split_in(op, group);
         }
-        per_shard
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, op)| op.map(|op| (i as u32, op)))
-            .collect()
-    }
-
-    fn group(&self, points: Vec<NewPoint>, n: usize) -> Vec<Vec<NewPoint>> {
-        let mut groups = vec![Vec::new(); n];
-        for p in points {
-            groups[self.shard_of(p.id) as usize].push(p);
+        let mut out: BTreeMap<u32, ShardOp> = BTreeMap::new();
+        for g in groups {
+            out.extend(split_in(op.clone(), g));
         }
-        groups
+        out.into_iter().collect()
     }
-
-    fn split_selector(
-        &self,
-        sel: Selector,
-        out: &mut [Option<ShardOp>],
-        make: impl Fn(Selector) -> ShardOp,
-    ) {
-        match sel {
-            Selector::Ids(ids) => {
-                let mut groups = vec![Vec::new(); out.len()];
-                for id in ids {
-                    groups[self.shard_of(id) as usize].push(id);
-                }
-                fill(out, groups, |g| make(Selector::Ids(g)));
-            }
-            Selector::Filter(f) => out
-                .iter_mut()
-                .for_each(|o| *o = Some(make(Selector::Filter(f.clone())))),
-        }
-    }
-
     /// Applies an operation to a shard held here; returns its operation number. `routed`:
     /// the layout version the sender routed the write with; a newer one here refuses it,
     /// checked under the shard's write lock (a transfer's forwarding ends only after the
@@ -359,10 +316,56 @@ impl Collection {
     }
 }
 
-fn fill<T>(out: &mut [Option<ShardOp>], groups: Vec<Vec<T>>, make: impl Fn(Vec<T>) -> ShardOp) {
-    for (i, g) in groups.into_iter().enumerate() {
-        if !g.is_empty() {
-            out[i] = Some(make(g));
+/// One group's share of an operation: points by the hash of their id over the group's
+/// shards, a filter or `clear` to each of them.
+fn split_in(op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
+    let by_id = |ids: Vec<PointId>| -> BTreeMap<u32, Vec<PointId>> {
+        let mut m: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+        for id in ids {
+            if let Some(s) = Collection::route(id, group) {
+                m.entry(s).or_default().push(id);
+            }
+        }
+        m
+    };
+    let every = |make: &dyn Fn() -> ShardOp| group.iter().map(|s| (*s, make())).collect();
+    let by_sel = |sel: Selector, make: &dyn Fn(Selector) -> ShardOp| -> Vec<(u32, ShardOp)> {
+        match sel {
+            Selector::Ids(ids) => by_id(ids)
+                .into_iter()
+                .map(|(s, ids)| (s, make(Selector::Ids(ids))))
+                .collect(),
+            Selector::Filter(f) => group
+                .iter()
+                .map(|s| (*s, make(Selector::Filter(f.clone()))))
+                .collect(),
+        }
+    };
+    match op {
+        ShardOp::Upsert(points) => grouped(points, group, |p| p.id, ShardOp::Upsert),
+        ShardOp::Import(points) => grouped(points, group, |p| p.id, ShardOp::Import),
+        ShardOp::UpdateVectors(list) => grouped(list, group, |p| p.0, ShardOp::UpdateVectors),
+        ShardOp::Clear => every(&|| ShardOp::Clear),
+        ShardOp::Delete(sel) => by_sel(sel, &ShardOp::Delete),
+        ShardOp::Payload(sel, change) => by_sel(sel, &|s| ShardOp::Payload(s, change.clone())),
+        ShardOp::DeleteVectors(sel, names) => {
+            by_sel(sel, &|s| ShardOp::DeleteVectors(s, names.clone()))
         }
     }
+}
+
+/// Items by the shard of `group` their id routes to.
+fn grouped<T>(
+    items: Vec<T>,
+    group: &[u32],
+    id: impl Fn(&T) -> PointId,
+    make: impl Fn(Vec<T>) -> ShardOp,
+) -> Vec<(u32, ShardOp)> {
+    let mut m: BTreeMap<u32, Vec<T>> = BTreeMap::new();
+    for item in items {
+        if let Some(s) = Collection::route(id(&item), group) {
+            m.entry(s).or_default().push(item);
+        }
+    }
+    m.into_iter().map(|(s, v)| (s, make(v))).collect()
 }

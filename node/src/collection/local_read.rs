@@ -8,6 +8,7 @@ use super::query::{Direction, OrderBy, Record, ScoredPoint};
 use super::replicas::ReplicaState;
 use super::sample::Sampled;
 use super::shard::LocalShard;
+use super::shard_key::ShardKey;
 use crate::segment::distance::Distance;
 use crate::segment::examples::Examples;
 use crate::segment::facet::{add_counts, FacetValue};
@@ -83,12 +84,24 @@ fn vector_output(seg: &Segment, o: u32, with: &WithVector, unnamed: bool) -> Opt
     Some(VectorOutput::from_named(rec, unnamed))
 }
 
-fn to_record(seg: &Segment, o: u32, wp: &WithPayload, wv: &WithVector, unnamed: bool) -> Record {
-    Record {
-        id: seg.id_of(o),
-        payload: wp.select(seg.payload(o)),
-        vector: vector_output(seg, o, wv, unnamed),
-        order_value: None,
+/// What a read returns of a point: its id, payload and vectors as asked, and the shard key
+/// of its shard (`key`).
+struct Out<'a> {
+    wp: &'a WithPayload,
+    wv: &'a WithVector,
+    unnamed: bool,
+    key: Option<ShardKey>,
+}
+
+impl Out<'_> {
+    fn record(&self, seg: &Segment, o: u32) -> Record {
+        Record {
+            id: seg.id_of(o),
+            payload: self.wp.select(seg.payload(o)),
+            vector: vector_output(seg, o, self.wv, self.unnamed),
+            shard_key: self.key.clone(),
+            order_value: None,
+        }
     }
 }
 
@@ -151,13 +164,13 @@ impl Collection {
                     .map_err(|e| CollectionError::wrong(e.to_string()))
             })?),
         };
-        let unnamed = self.unnamed();
         let top = s
             .offset
             .saturating_add(s.limit)
             .saturating_add(usize::from(s.exclude.is_some()));
         let mut all = Vec::new();
         for shard in self.pick(shards)? {
+            let out = self.out(&shard, &s.with_payload, &s.with_vector);
             let seg = shard.segment();
             let req = SearchRequest {
                 vector_name: &s.using,
@@ -174,12 +187,9 @@ impl Collection {
                     continue;
                 }
                 all.push(ScoredPoint {
-                    id: seg.id_of(o),
                     version: seg.version_of(o),
                     score,
-                    payload: s.with_payload.select(seg.payload(o)),
-                    vector: vector_output(&seg, o, &s.with_vector, unnamed),
-                    order_value: None,
+                    ..ScoredPoint::from(out.record(&seg, o))
                 });
             }
         }
@@ -190,16 +200,16 @@ impl Collection {
 
     /// Up to `limit` records of the given local shards, in id order or by `order_by`.
     pub fn scroll_local(&self, shards: &[u32], r: &Scroll) -> CollectionResult<Vec<Record>> {
-        let unnamed = self.unnamed();
         let mut page: Vec<Record> = Vec::new();
         for shard in self.pick(shards)? {
+            let out = self.out(&shard, &r.with_payload, &r.with_vector);
             let seg = shard.segment();
             let offsets = match &r.order_by {
                 None => seg.scroll(r.from, r.limit, r.filter.as_ref()),
                 Some(ob) => ordered(&seg, ob, r.limit, r.filter.as_ref()),
             };
             for o in offsets {
-                let mut rec = to_record(&seg, o, &r.with_payload, &r.with_vector, unnamed);
+                let mut rec = out.record(&seg, o);
                 if let Some(ob) = &r.order_by {
                     rec.order_value = seg.order_value(o, &ob.key);
                 }
@@ -224,23 +234,34 @@ impl Collection {
             .sum())
     }
 
-    /// Records of the given ids held in local shards.
+    /// Records of the given ids held in the given local shards.
     pub fn retrieve_local(
         &self,
+        shards: &[u32],
         ids: &[PointId],
         wp: &WithPayload,
         wv: &WithVector,
     ) -> CollectionResult<Vec<Record>> {
-        let unnamed = self.unnamed();
-        let mut out = Vec::new();
-        for &id in ids {
-            let shard = self.local_shard(self.shard_of(id))?;
+        let mut found = Vec::new();
+        for shard in self.pick(shards)? {
+            let out = self.out(&shard, wp, wv);
             let seg = shard.segment();
-            if let Some(o) = seg.offset_of(id) {
-                out.push(to_record(&seg, o, wp, wv, unnamed));
+            for &id in ids {
+                if let Some(o) = seg.offset_of(id) {
+                    found.push(out.record(&seg, o));
+                }
             }
         }
-        Ok(out)
+        Ok(found)
+    }
+
+    fn out<'a>(&self, shard: &LocalShard, wp: &'a WithPayload, wv: &'a WithVector) -> Out<'a> {
+        Out {
+            wp,
+            wv,
+            unnamed: self.unnamed(),
+            key: self.key_of(shard.id),
+        }
     }
 }
 
@@ -329,7 +350,7 @@ impl Collection {
                 ids,
                 with_payload,
                 with_vector,
-            } => ReadReply::Records(self.retrieve_local(ids, with_payload, with_vector)?),
+            } => ReadReply::Records(self.retrieve_local(shards, ids, with_payload, with_vector)?),
             ReadRequest::Facet { key, kind, filter } => {
                 let mut counts: HashMap<FacetValue, usize> = HashMap::new();
                 for shard in self.pick(shards)? {

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod replicas;
 pub mod sample;
 pub mod shard;
+pub mod shard_key;
 pub mod vector_config;
 
 pub use error::{CollectionError, CollectionResult};

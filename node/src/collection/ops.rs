@@ -2,6 +2,7 @@
 //! collection's vectors and turned into per-shard operations.
 
 use super::error::{CollectionError, CollectionResult};
+use super::shard_key::ShardKeySelector;
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
 use crate::segment::point_id::PointId;
@@ -276,4 +277,20 @@ pub enum ShardOp {
     Payload(Selector, PayloadChange),
     UpdateVectors(Vec<(PointId, NamedVectors)>),
     DeleteVectors(Selector, Vec<String>),
+}
+
+/// A point operation with the shard keys it is written to (custom sharding).
+#[derive(Clone, Debug)]
+pub struct KeyedOp {
+    pub op: ShardOp,
+    pub shard_key: Option<ShardKeySelector>,
+}
+
+impl From<ShardOp> for KeyedOp {
+    fn from(op: ShardOp) -> Self {
+        KeyedOp {
+            op,
+            shard_key: None,
+        }
+    }
 }

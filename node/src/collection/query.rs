@@ -3,6 +3,7 @@
 use super::error::{CollectionError, CollectionResult};
 use super::fusion::{Fusion, DEFAULT_RRF_K};
 use super::ops::parse_vector;
+use super::shard_key::{ShardKey, ShardKeySelector};
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
 use crate::segment::point_id::PointId;
@@ -60,7 +61,7 @@ pub struct QueryRequest {
     pub with_payload: Option<WithPayload>,
     pub prefetch: Option<Prefetches>,
     pub lookup_from: Option<Value>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// A stage whose answer the query fuses or re-scores (Qdrant's `Prefetch`).
@@ -385,6 +386,9 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<VectorOutput>,
+    /// The shard key of the shard it came from (custom sharding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_value: Option<f64>,
 }
@@ -403,6 +407,9 @@ pub struct Record {
     pub payload: Option<Payload>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<VectorOutput>,
+    /// The shard key of the shard it came from (custom sharding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_value: Option<f64>,
 }
@@ -416,6 +423,7 @@ impl From<Record> for ScoredPoint {
             score: 0.0,
             payload: r.payload,
             vector: r.vector,
+            shard_key: r.shard_key,
             order_value: r.order_value,
         }
     }
@@ -429,7 +437,7 @@ pub struct ScrollRequest {
     pub with_payload: Option<WithPayload>,
     pub with_vector: Option<WithVector>,
     pub order_by: Option<OrderBy>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -442,7 +450,7 @@ pub struct ScrollResult {
 pub struct CountRequest {
     pub filter: Option<Filter>,
     pub exact: Option<bool>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -452,7 +460,7 @@ pub struct FacetRequest {
     pub filter: Option<Filter>,
     /// Counts are always exact here.
     pub exact: Option<bool>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -460,7 +468,7 @@ pub struct PointRequest {
     pub ids: Vec<PointId>,
     pub with_payload: Option<WithPayload>,
     pub with_vector: Option<WithVector>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// `limit` must be at least 1 (Qdrant's validation); absent means `default`.

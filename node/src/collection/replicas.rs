@@ -1,6 +1,7 @@
 //! Where a collection's shards live: the replicas of each shard with their state, and the
 //! shard transfers in progress. Kept in consensus, so it is the same on every peer.
 
+use super::shard_key::{key_pairs, ShardKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -41,6 +42,13 @@ pub struct Layout {
     /// routed with an older version is refused by a replica (the router retries).
     #[serde(default)]
     pub version: u64,
+    /// The shard key of each shard of a custom-sharded collection.
+    #[serde(
+        default,
+        with = "key_pairs",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub keys: BTreeMap<u32, ShardKey>,
 }
 
 impl Layout {
@@ -56,8 +64,7 @@ impl Layout {
             .collect();
         Layout {
             replicas,
-            transfers: Vec::new(),
-            version: 0,
+            ..Layout::default()
         }
     }
 
@@ -184,6 +191,13 @@ pub enum LayoutChange {
         to: u64,
         success: bool,
     },
+    /// Adds a shard key with one new shard per entry of `placement` (its replicas' peers).
+    CreateKey {
+        key: ShardKey,
+        placement: Vec<Vec<u64>>,
+    },
+    /// Removes a shard key, its shards and their data.
+    DropKey { key: ShardKey },
 }
 
 /// Why a layout change was refused.
@@ -207,6 +221,10 @@ pub enum LayoutError {
     StillActive(u32),
     #[error("Wrong input: peer {1} already holds a replica of shard {0}")]
     AlreadyHeld(u32, u64),
+    #[error("Bad request: Sharding key {0} already exists")]
+    KeyExists(String),
+    #[error("Bad request: Sharding key {0} does not exist")]
+    NoKey(String),
 }
 
 impl Layout {
@@ -316,6 +334,8 @@ impl Layout {
                 }
                 Ok(())
             }
+            LayoutChange::CreateKey { key, placement } => self.create_key(key, placement),
+            LayoutChange::DropKey { key } => self.drop_key(key),
         }
     }
 

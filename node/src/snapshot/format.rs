@@ -5,6 +5,7 @@
 
 use crate::collection::config::CollectionConfig;
 use crate::collection::ops::NewPoint;
+use crate::collection::shard_key::{key_pairs, ShardKey};
 use crate::collection::Collection;
 use crate::segment::payload_index::FieldType;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,13 @@ pub struct Manifest {
     pub payload_schema: BTreeMap<String, FieldType>,
     /// SHA-256 (hex) of each shard's points file, by shard id.
     pub shards: BTreeMap<u32, String>,
+    /// The shard key of each keyed shard (custom sharding).
+    #[serde(
+        default,
+        with = "key_pairs",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub shard_keys: BTreeMap<u32, ShardKey>,
 }
 
 fn hex(d: impl AsRef<[u8]>) -> String {
@@ -94,6 +102,10 @@ pub fn write(c: &Collection, shards: &[u32], path: &Path) -> Result<(), Snapshot
         collection: c.name.clone(),
         config: c.config(),
         payload_schema: c.payload_schema(),
+        shard_keys: shards
+            .iter()
+            .filter_map(|s| Some((*s, c.key_of(*s)?)))
+            .collect(),
         shards: sums,
     };
     finish(tar, MANIFEST, &manifest, &tmp, path)

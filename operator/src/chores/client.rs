@@ -32,7 +32,8 @@ pub struct Replica {
 /// A collection's shards as one node sees them.
 #[derive(Debug, Clone, Default)]
 pub struct Layout {
-    pub shard_count: u32,
+    /// Every shard id: `0..shard_count`, or with custom sharding those the replicas name.
+    pub shards: Vec<u32>,
     pub replicas: Vec<Replica>,
     pub transfers: usize,
     /// `(shard, to)` of each running transfer.
@@ -204,12 +205,22 @@ impl NodeClient {
         let r = self.call(reqwest::Method::GET, &path, None).await?;
         let me = r["peer_id"].as_u64().unwrap_or(0);
         let mut replicas = Vec::new();
+        let mut keyed = false;
         for s in r["local_shards"].as_array().into_iter().flatten() {
+            keyed |= s.get("shard_key").is_some();
             replicas.push(replica(s, Some(me)));
         }
         for s in r["remote_shards"].as_array().into_iter().flatten() {
+            keyed |= s.get("shard_key").is_some();
             replicas.push(replica(s, None));
         }
+        let mut shards: Vec<u32> = if keyed {
+            replicas.iter().map(|r| r.shard).collect()
+        } else {
+            (0..r["shard_count"].as_u64().unwrap_or(0) as u32).collect()
+        };
+        shards.sort_unstable();
+        shards.dedup();
         let transfers = r["shard_transfers"].as_array().cloned().unwrap_or_default();
         let moving = transfers
             .iter()
@@ -221,7 +232,7 @@ impl NodeClient {
             })
             .collect();
         Ok(Layout {
-            shard_count: r["shard_count"].as_u64().unwrap_or(0) as u32,
+            shards,
             replicas,
             transfers: transfers.len(),
             moving,

@@ -268,7 +268,7 @@ async fn repair_collection(
         .filter(|r| alive.contains(&r.peer))
         .map(|r| (r.shard, r.peer, r.state == "Active"))
         .collect();
-    let repair = plan::repair(l.shard_count, &live, factor, alive, &o.zones);
+    let repair = plan::repair(&l.shards, &live, factor, alive, &o.zones);
     execute(c, name, "replicate_shard", &repair.replicate, o).await?;
     Ok((repair.replicate.len(), repair.lost))
 }

@@ -182,7 +182,7 @@ pub struct Repair {
 
 /// `replicas` are (shard, peer, active?) on live peers only; `alive` are the live peers.
 pub fn repair(
-    shards: u32,
+    shards: &[u32],
     replicas: &[(u32, u64, bool)],
     factor: u32,
     alive: &[u64],
@@ -190,7 +190,7 @@ pub fn repair(
 ) -> Repair {
     let mut state: Vec<(u32, u64)> = replicas.iter().map(|(s, p, _)| (*s, *p)).collect();
     let mut out = Repair::default();
-    for shard in 0..shards {
+    for &shard in shards {
         let Some(from) = replicas
             .iter()
             .find(|(s, _, a)| *s == shard && *a)
@@ -274,7 +274,7 @@ mod tests {
     fn repair_restores_the_factor_and_reports_lost_shards() {
         // Shard 0 lost its replica on a dead peer, shard 1 lost both, shard 2 is fine.
         let live = vec![(0, 1, true), (2, 1, true), (2, 2, true)];
-        let r = repair(3, &live, 2, &[1, 2, 4], &Zones::new());
+        let r = repair(&[0, 1, 2], &live, 2, &[1, 2, 4], &Zones::new());
         assert_eq!(r.lost, vec![1]);
         assert_eq!(
             r.replicate,
@@ -317,7 +317,7 @@ mod tests {
             }]
         );
         let live = vec![(0, 3, true)];
-        let r = repair(1, &live, 2, &[1, 2, 3, 4], &z);
+        let r = repair(&[0], &live, 2, &[1, 2, 3, 4], &z);
         assert_eq!(
             r.replicate,
             vec![Move {

@@ -8,6 +8,7 @@ use super::json_value::{map_from_json, map_to_json};
 use super::GrpcResult;
 use crate::api::rest::collections::CollectionInfo;
 use crate::collection::config::{CollectionConfig, CreateCollection, HnswConfig, UpdateCollection};
+use crate::collection::shard_key::ShardingMethod;
 use crate::collection::vector_config::{
     SparseVectorParams, StorageDatatype, VectorParams, VectorsConfig,
 };
@@ -471,7 +472,10 @@ fn config(c: &CollectionConfig) -> g::CollectionConfig {
             replication_factor: Some(p.replication_factor),
             write_consistency_factor: Some(p.write_consistency_factor),
             read_fan_out_factor: p.read_fan_out_factor,
-            sharding_method: None,
+            sharding_method: p.sharding_method.map(|m| match m {
+                ShardingMethod::Auto => g::ShardingMethod::Auto as i32,
+                ShardingMethod::Custom => g::ShardingMethod::Custom as i32,
+            }),
             sparse_vectors_config: p.sparse_vectors.as_ref().map(|s| g::SparseVectorConfig {
                 map: s
                     .iter()

@@ -6,6 +6,7 @@ use super::GrpcResult;
 use crate::cluster::consistency::Consistency;
 use crate::cluster::ordering::WriteOrdering;
 use crate::collection::query::{Direction, IdfParams, OrderBy, SearchParams};
+use crate::collection::shard_key::{ShardKey, ShardKeySelector};
 use crate::segment::filter::Filter;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{WithPayload, WithVector};
@@ -293,7 +294,6 @@ pub fn order_by(o: g::OrderBy) -> GrpcResult<OrderBy> {
     })
 }
 
-/// Shard keys are not supported yet: a request that names one is refused, not ignored.
 /// A write's `ordering` (weak when not given).
 pub fn ordering(o: &Option<g::WriteOrdering>) -> GrpcResult<WriteOrdering> {
     let code = o.as_ref().map_or(0, |o| o.r#type);
@@ -303,13 +303,46 @@ pub fn ordering(o: &Option<g::WriteOrdering>) -> GrpcResult<WriteOrdering> {
         .ok_or_else(|| bad(format!("unknown write ordering {code}")))
 }
 
-pub fn no_shard_key(s: &Option<g::ShardKeySelector>) -> GrpcResult<()> {
-    match s {
-        Some(sel) if !sel.shard_keys.is_empty() || sel.fallback.is_some() => Err(
-            Status::invalid_argument("Bad request: user-defined shard keys are not supported yet"),
-        ),
-        _ => Ok(()),
+/// A gRPC shard key.
+pub fn shard_key_of(k: g::ShardKey) -> GrpcResult<ShardKey> {
+    use g::shard_key::Key;
+    match k.key {
+        Some(Key::Keyword(s)) => Ok(ShardKey::Keyword(s)),
+        Some(Key::Number(n)) => Ok(ShardKey::Number(n)),
+        None => Err(bad("a shard key needs `keyword` or `number`")),
     }
+}
+
+pub fn grpc_shard_key(k: ShardKey) -> g::ShardKey {
+    use g::shard_key::Key;
+    g::ShardKey {
+        key: Some(match k {
+            ShardKey::Keyword(s) => Key::Keyword(s),
+            ShardKey::Number(n) => Key::Number(n),
+        }),
+    }
+}
+
+/// A request's shard key selector: one key (with a fallback when given), several, or none.
+pub fn shard_key(s: &Option<g::ShardKeySelector>) -> GrpcResult<Option<ShardKeySelector>> {
+    let Some(sel) = s else { return Ok(None) };
+    let mut keys = sel
+        .shard_keys
+        .iter()
+        .cloned()
+        .map(shard_key_of)
+        .collect::<GrpcResult<Vec<_>>>()?;
+    let fallback = sel.fallback.clone().map(shard_key_of).transpose()?;
+    Ok(match (keys.len(), fallback) {
+        (0, None) => None,
+        (1, Some(fallback)) => Some(ShardKeySelector::Fallback {
+            target: keys.remove(0),
+            fallback,
+        }),
+        (_, Some(_)) => return Err(bad("a fallback shard key needs exactly one target key")),
+        (1, None) => Some(ShardKeySelector::One(keys.remove(0))),
+        (_, None) => Some(ShardKeySelector::Many(keys)),
+    })
 }
 
 #[cfg(test)]

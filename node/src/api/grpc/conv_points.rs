@@ -1,7 +1,7 @@
 //! Points between the gRPC messages and the collection layer: point structs of writes,
 //! selectors, and the points of answers (scored, retrieved, grouped).
 
-use super::conv_common::{bad, grpc_id, ids};
+use super::conv_common::{bad, grpc_id, grpc_shard_key, ids};
 use super::conv_vectors::{vectors, vectors_output};
 use super::json_value::{map_from_json, map_to_json};
 use super::GrpcResult;
@@ -53,7 +53,7 @@ pub fn scored(p: ScoredPoint) -> g::ScoredPoint {
         score: p.score,
         version: p.version,
         vectors: p.vector.map(vectors_output),
-        shard_key: None,
+        shard_key: p.shard_key.map(grpc_shard_key),
         order_value: order_value(p.order_value),
     }
 }
@@ -63,7 +63,7 @@ pub fn retrieved(r: Record) -> g::RetrievedPoint {
         id: Some(grpc_id(r.id)),
         payload: r.payload.map(map_from_json).unwrap_or_default(),
         vectors: r.vector.map(vectors_output),
-        shard_key: None,
+        shard_key: r.shard_key.map(grpc_shard_key),
         order_value: order_value(r.order_value),
     }
 }

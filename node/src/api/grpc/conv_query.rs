@@ -10,6 +10,7 @@ use super::conv_vectors::{example_json, input_json, legacy_json, vector};
 use super::GrpcResult;
 use crate::cluster::consistency::Consistency;
 use crate::collection::query::{Prefetch, Prefetches, QueryGroupsRequest, QueryRequest};
+use crate::collection::shard_key::ShardKeySelector;
 use proto::qdrant as g;
 use serde_json::{json, Map, Value};
 
@@ -116,7 +117,7 @@ fn prefetches(list: Vec<g::PrefetchQuery>) -> GrpcResult<Option<Prefetches>> {
 
 /// `Points/Query`: the request and its read consistency.
 pub fn query(q: g::QueryPoints) -> GrpcResult<(QueryRequest, Consistency)> {
-    super::conv_common::no_shard_key(&q.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&q.shard_key_selector)?;
     let req = QueryRequest {
         query: query_json(q.query)?,
         using: q.using,
@@ -129,13 +130,13 @@ pub fn query(q: g::QueryPoints) -> GrpcResult<(QueryRequest, Consistency)> {
         with_payload: Some(with_payload(q.with_payload, false)),
         prefetch: prefetches(q.prefetch)?,
         lookup_from: lookup(q.lookup_from),
-        shard_key: None,
+        shard_key,
     };
     Ok((req, consistency(q.read_consistency)?))
 }
 
 pub fn query_groups(q: g::QueryPointGroups) -> GrpcResult<(QueryGroupsRequest, Consistency)> {
-    super::conv_common::no_shard_key(&q.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&q.shard_key_selector)?;
     let query = QueryRequest {
         query: query_json(q.query)?,
         using: q.using,
@@ -148,7 +149,7 @@ pub fn query_groups(q: g::QueryPointGroups) -> GrpcResult<(QueryGroupsRequest, C
         with_payload: Some(with_payload(q.with_payload, false)),
         prefetch: prefetches(q.prefetch)?,
         lookup_from: lookup(q.lookup_from),
-        shard_key: None,
+        shard_key,
     };
     let req = QueryGroupsRequest {
         query,
@@ -171,6 +172,7 @@ struct Legacy {
     with_payload: Option<g::WithPayloadSelector>,
     with_vectors: Option<g::WithVectorsSelector>,
     lookup_from: Option<g::LookupLocation>,
+    shard_key: Option<ShardKeySelector>,
 }
 
 impl Legacy {
@@ -187,13 +189,13 @@ impl Legacy {
             with_payload: Some(with_payload(self.with_payload, false)),
             prefetch: None,
             lookup_from: lookup(self.lookup_from),
-            shard_key: None,
+            shard_key: self.shard_key,
         })
     }
 }
 
 pub fn search(s: g::SearchPoints) -> GrpcResult<(QueryRequest, Consistency)> {
-    super::conv_common::no_shard_key(&s.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&s.shard_key_selector)?;
     let c = consistency(s.read_consistency)?;
     let req = Legacy {
         query: legacy_json(s.vector, s.sparse_indices),
@@ -206,13 +208,14 @@ pub fn search(s: g::SearchPoints) -> GrpcResult<(QueryRequest, Consistency)> {
         with_payload: s.with_payload,
         with_vectors: s.with_vectors,
         lookup_from: None,
+        shard_key,
     }
     .request()?;
     Ok((req, c))
 }
 
 pub fn search_groups(s: g::SearchPointGroups) -> GrpcResult<(QueryGroupsRequest, Consistency)> {
-    super::conv_common::no_shard_key(&s.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&s.shard_key_selector)?;
     let c = consistency(s.read_consistency)?;
     let query = Legacy {
         query: legacy_json(s.vector, s.sparse_indices),
@@ -225,6 +228,7 @@ pub fn search_groups(s: g::SearchPointGroups) -> GrpcResult<(QueryGroupsRequest,
         with_payload: s.with_payload,
         with_vectors: s.with_vectors,
         lookup_from: None,
+        shard_key,
     }
     .request()?;
     Ok((groups(query, s.group_by, s.group_size, s.with_lookup), c))
@@ -275,7 +279,7 @@ fn recommend_json(
 }
 
 pub fn recommend(r: g::RecommendPoints) -> GrpcResult<(QueryRequest, Consistency)> {
-    super::conv_common::no_shard_key(&r.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&r.shard_key_selector)?;
     let c = consistency(r.read_consistency)?;
     let req = Legacy {
         query: recommend_json(
@@ -294,6 +298,7 @@ pub fn recommend(r: g::RecommendPoints) -> GrpcResult<(QueryRequest, Consistency
         with_payload: r.with_payload,
         with_vectors: r.with_vectors,
         lookup_from: r.lookup_from,
+        shard_key,
     }
     .request()?;
     Ok((req, c))
@@ -302,7 +307,7 @@ pub fn recommend(r: g::RecommendPoints) -> GrpcResult<(QueryRequest, Consistency
 pub fn recommend_groups(
     r: g::RecommendPointGroups,
 ) -> GrpcResult<(QueryGroupsRequest, Consistency)> {
-    super::conv_common::no_shard_key(&r.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&r.shard_key_selector)?;
     let c = consistency(r.read_consistency)?;
     let query = Legacy {
         query: recommend_json(
@@ -321,13 +326,14 @@ pub fn recommend_groups(
         with_payload: r.with_payload,
         with_vectors: r.with_vectors,
         lookup_from: r.lookup_from,
+        shard_key,
     }
     .request()?;
     Ok((groups(query, r.group_by, r.group_size, r.with_lookup), c))
 }
 
 pub fn discover(d: g::DiscoverPoints) -> GrpcResult<(QueryRequest, Consistency)> {
-    super::conv_common::no_shard_key(&d.shard_key_selector)?;
+    let shard_key = super::conv_common::shard_key(&d.shard_key_selector)?;
     let c = consistency(d.read_consistency)?;
     let target = d
         .target
@@ -353,6 +359,7 @@ pub fn discover(d: g::DiscoverPoints) -> GrpcResult<(QueryRequest, Consistency)>
         with_payload: d.with_payload,
         with_vectors: d.with_vectors,
         lookup_from: d.lookup_from,
+        shard_key,
     }
     .request()?;
     Ok((req, c))

@@ -2,12 +2,14 @@
 //! calls, and converts the answer.
 
 use super::conv_collections as conv;
+use super::conv_common::{bad, grpc_shard_key, shard_key_of};
 use super::status::status;
 use super::{secs, GrpcResult};
 use crate::api::rest::cluster::commit;
-use crate::api::rest::shards::{self, ClusterOperation, MoveShard, Replica};
-use crate::api::rest::{collections, AppState};
+use crate::api::rest::shards::{self, ClusterOperation, MoveShard, Replica, ReplicatePoints};
+use crate::api::rest::{collections, shard_keys, AppState};
 use crate::collection::registry::AliasAction;
+use crate::collection::shard_key::ShardKey;
 use crate::consensus::Command;
 use proto::qdrant as g;
 use proto::qdrant::collections_server::Collections;
@@ -30,6 +32,30 @@ pub fn commit_timeout(t: Option<u64>) -> Duration {
     crate::api::rest::cluster::CommitTimeout { timeout: t }.duration()
 }
 
+fn required_key(k: Option<g::ShardKey>) -> GrpcResult<ShardKey> {
+    shard_key_of(k.ok_or_else(|| bad("`shard_key` is required"))?)
+}
+
+fn create_key(k: g::CreateShardKey) -> GrpcResult<shard_keys::CreateShardKey> {
+    Ok(shard_keys::CreateShardKey {
+        shard_key: required_key(k.shard_key)?,
+        shards_number: k.shards_number.map(nonzero).transpose()?,
+        replication_factor: k.replication_factor.map(nonzero).transpose()?,
+        placement: (!k.placement.is_empty()).then_some(k.placement),
+        initial_state: None,
+    })
+}
+
+fn drop_key(k: g::DeleteShardKey) -> GrpcResult<shard_keys::DropShardKey> {
+    Ok(shard_keys::DropShardKey {
+        shard_key: required_key(k.shard_key)?,
+    })
+}
+
+fn nonzero(n: u32) -> GrpcResult<std::num::NonZeroU32> {
+    std::num::NonZeroU32::new(n).ok_or_else(|| bad("the number must be at least 1"))
+}
+
 fn ok_bool(v: &Value) -> bool {
     v.as_bool().unwrap_or(true)
 }
@@ -43,6 +69,12 @@ fn replica_state(s: Option<&str>) -> i32 {
         Some("Recovery") => g::ReplicaState::Recovery,
         _ => g::ReplicaState::Active,
     }) as i32
+}
+
+/// The `shard_key` of a shard in the REST cluster info.
+fn key_in(x: &Value) -> Option<g::ShardKey> {
+    let k = serde_json::from_value(x.get("shard_key")?.clone()).ok()?;
+    Some(grpc_shard_key(k))
 }
 
 fn cluster_info(v: Value, took: f64) -> g::CollectionClusterInfoResponse {
@@ -62,7 +94,7 @@ fn cluster_info(v: Value, took: f64) -> g::CollectionClusterInfoResponse {
                 shard_id: u(x, "shard_id") as u32,
                 points_count: u(x, "points_count"),
                 state: replica_state(x.get("state").and_then(Value::as_str)),
-                shard_key: None,
+                shard_key: key_in(x),
             })
             .collect(),
         remote_shards: list("remote_shards")
@@ -71,7 +103,7 @@ fn cluster_info(v: Value, took: f64) -> g::CollectionClusterInfoResponse {
                 shard_id: u(x, "shard_id") as u32,
                 peer_id: u(x, "peer_id"),
                 state: replica_state(x.get("state").and_then(Value::as_str)),
-                shard_key: None,
+                shard_key: key_in(x),
             })
             .collect(),
         shard_transfers: list("shard_transfers")
@@ -100,10 +132,6 @@ fn method_name(m: Option<i32>) -> GrpcResult<Option<String>> {
         }
         Some(Err(_)) => return Err(super::conv_common::bad("unknown transfer method")),
     })
-}
-
-fn unsupported(what: &str) -> Status {
-    Status::invalid_argument(format!("Bad request: {what} is not supported yet"))
 }
 
 fn cluster_operation(
@@ -136,11 +164,19 @@ fn cluster_operation(
             shard_id: r.shard_id,
             peer_id: r.peer_id,
         }),
-        Some(O::CreateShardKey(_) | O::DeleteShardKey(_)) => {
-            return Err(unsupported("user-defined shard keys are"))
-        }
-        Some(O::RestartTransfer(_)) => return Err(unsupported("`restart_transfer`")),
-        Some(O::ReplicatePoints(_)) => return Err(unsupported("`replicate_points`")),
+        Some(O::CreateShardKey(k)) => ClusterOperation::CreateShardingKey(create_key(k)?),
+        Some(O::DeleteShardKey(k)) => ClusterOperation::DropShardingKey(drop_key(k)?),
+        Some(O::RestartTransfer(m)) => ClusterOperation::RestartTransfer(mv(
+            m.shard_id,
+            m.from_peer_id,
+            m.to_peer_id,
+            method_name(Some(m.method))?,
+        )),
+        Some(O::ReplicatePoints(rp)) => ClusterOperation::ReplicatePoints(ReplicatePoints {
+            from_shard_key: required_key(rp.from_shard_key)?,
+            to_shard_key: required_key(rp.to_shard_key)?,
+            filter: super::conv_common::filter(rp.filter)?,
+        }),
         None => return Err(super::conv_common::bad("the cluster operation is empty")),
     })
 }
@@ -348,22 +384,34 @@ impl Collections for CollectionsService {
         &self,
         r: Request<g::CreateShardKeyRequest>,
     ) -> Result<Response<g::CreateShardKeyResponse>, Status> {
-        self.s
-            .registry
-            .get(&r.into_inner().collection_name)
+        let t = Instant::now();
+        let r = r.into_inner();
+        let req = create_key(r.request.unwrap_or_default())?;
+        let timeout = commit_timeout(r.timeout);
+        let done = shard_keys::create_key(&self.s, &r.collection_name, req, timeout)
+            .await
             .map_err(status)?;
-        Err(unsupported("user-defined shard keys are"))
+        Ok(Response::new(g::CreateShardKeyResponse {
+            result: ok_bool(&done),
+            time: secs(t),
+        }))
     }
 
     async fn delete_shard_key(
         &self,
         r: Request<g::DeleteShardKeyRequest>,
     ) -> Result<Response<g::DeleteShardKeyResponse>, Status> {
-        self.s
-            .registry
-            .get(&r.into_inner().collection_name)
+        let t = Instant::now();
+        let r = r.into_inner();
+        let req = drop_key(r.request.unwrap_or_default())?;
+        let timeout = commit_timeout(r.timeout);
+        let done = shard_keys::drop_key(&self.s, &r.collection_name, req, timeout)
+            .await
             .map_err(status)?;
-        Err(unsupported("user-defined shard keys are"))
+        Ok(Response::new(g::DeleteShardKeyResponse {
+            result: ok_bool(&done),
+            time: secs(t),
+        }))
     }
 
     async fn list_shard_keys(
@@ -371,13 +419,16 @@ impl Collections for CollectionsService {
         r: Request<g::ListShardKeysRequest>,
     ) -> Result<Response<g::ListShardKeysResponse>, Status> {
         let t = Instant::now();
-        // Collections are sharded by id hash here: there are no user-defined keys to list.
-        self.s
-            .registry
-            .get(&r.into_inner().collection_name)
-            .map_err(status)?;
+        let keys = shard_keys::list_keys(&self.s, &r.into_inner().collection_name)
+            .map_err(status)?
+            .unwrap_or_default();
         Ok(Response::new(g::ListShardKeysResponse {
-            shard_keys: Vec::new(),
+            shard_keys: keys
+                .into_iter()
+                .map(|k| g::ShardKeyDescription {
+                    key: Some(grpc_shard_key(k)),
+                })
+                .collect(),
             time: secs(t),
         }))
     }

@@ -4,7 +4,7 @@
 //! discover RPCs answer as the `Query` they are equivalent to.
 
 use super::conv_common::{
-    bad, consistency, filter, grpc_id, ids, no_shard_key, ordering, point_id_opt, with_payload,
+    bad, consistency, filter, grpc_id, ids, ordering, point_id_opt, shard_key, with_payload,
     with_vectors,
 };
 use super::conv_points::{group, point_struct, retrieved, scored, selector, update_result};
@@ -20,11 +20,10 @@ use crate::api::rest::collections::{create_vector_op, delete_vector_op, set_inde
 use crate::api::rest::matrix::{matrix, MatrixRequest};
 use crate::api::rest::query::facet_hits;
 use crate::api::rest::AppState;
-use crate::cluster::consistency::Consistency;
-use crate::cluster::ordering::WriteOrdering;
+use crate::cluster::consistency::{Consistency, ReadScope};
 use crate::cluster::query::{run_groups, run_query};
 use crate::collection::local_read::Scroll;
-use crate::collection::ops::{PayloadChange, ShardOp};
+use crate::collection::ops::{KeyedOp, PayloadChange, ShardOp};
 use crate::collection::query::{check_limit, FacetRequest, QueryGroupsRequest, QueryRequest};
 use crate::collection::vector_config::{
     DenseVectorConfig, MultiVectorComparator, MultiVectorConfig, SparseVectorConfig,
@@ -55,16 +54,17 @@ impl PointsService {
     async fn write(
         &self,
         name: &str,
-        ops: Vec<ShardOp>,
+        op: KeyedOp,
         wait: Option<bool>,
-        ordering: WriteOrdering,
+        ordering: &Option<g::WriteOrdering>,
         t: Instant,
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
+        let ordering = super::conv_common::ordering(ordering)?;
         let c = self.collection(name)?;
         let id = self
             .s
             .router
-            .write(&c, ops, ordering)
+            .write(&c, vec![op], ordering)
             .await
             .map_err(status)?;
         Ok(Response::new(g::PointsOperationResponse {
@@ -165,41 +165,56 @@ impl PointsService {
         Ok(ShardOp::DeleteVectors(selector(sel)?, names))
     }
 
-    fn batch_op(&self, c: &Collection, op: g::PointsUpdateOperation) -> GrpcResult<ShardOp> {
+    fn batch_op(&self, c: &Collection, op: g::PointsUpdateOperation) -> GrpcResult<KeyedOp> {
         use g::points_update_operation::Operation as O;
-        Ok(match op.operation {
+        let (op, key) = match op.operation {
             Some(O::Upsert(u)) => {
-                no_shard_key(&u.shard_key_selector)?;
                 no_update_filter(&u.update_filter)?;
-                self.upsert_op(c, u.points)?
+                (self.upsert_op(c, u.points)?, u.shard_key_selector)
             }
-            Some(O::DeleteDeprecated(sel)) => ShardOp::Delete(selector(Some(sel))?),
-            Some(O::DeletePoints(d)) => ShardOp::Delete(selector(d.points)?),
-            Some(O::SetPayload(p)) => ShardOp::Payload(
-                selector(p.points_selector)?,
-                PayloadChange::Set {
+            Some(O::DeleteDeprecated(sel)) => (ShardOp::Delete(selector(Some(sel))?), None),
+            Some(O::DeletePoints(d)) => {
+                (ShardOp::Delete(selector(d.points)?), d.shard_key_selector)
+            }
+            Some(O::SetPayload(p)) => {
+                let change = PayloadChange::Set {
                     payload: map_to_json(p.payload),
                     key: p.key,
-                },
-            ),
-            Some(O::OverwritePayload(p)) => ShardOp::Payload(
-                selector(p.points_selector)?,
-                PayloadChange::Overwrite(map_to_json(p.payload)),
-            ),
-            Some(O::DeletePayload(p)) => ShardOp::Payload(
-                selector(p.points_selector)?,
-                PayloadChange::DeleteKeys(p.keys),
-            ),
-            Some(O::ClearPayloadDeprecated(sel)) => {
-                ShardOp::Payload(selector(Some(sel))?, PayloadChange::Clear)
+                };
+                let op = ShardOp::Payload(selector(p.points_selector)?, change);
+                (op, p.shard_key_selector)
             }
-            Some(O::ClearPayload(p)) => ShardOp::Payload(selector(p.points)?, PayloadChange::Clear),
+            Some(O::OverwritePayload(p)) => {
+                let change = PayloadChange::Overwrite(map_to_json(p.payload));
+                let op = ShardOp::Payload(selector(p.points_selector)?, change);
+                (op, p.shard_key_selector)
+            }
+            Some(O::DeletePayload(p)) => {
+                let change = PayloadChange::DeleteKeys(p.keys);
+                let op = ShardOp::Payload(selector(p.points_selector)?, change);
+                (op, p.shard_key_selector)
+            }
+            Some(O::ClearPayloadDeprecated(sel)) => (
+                ShardOp::Payload(selector(Some(sel))?, PayloadChange::Clear),
+                None,
+            ),
+            Some(O::ClearPayload(p)) => {
+                let op = ShardOp::Payload(selector(p.points)?, PayloadChange::Clear);
+                (op, p.shard_key_selector)
+            }
             Some(O::UpdateVectors(u)) => {
                 no_update_filter(&u.update_filter)?;
-                self.update_vectors_op(c, u.points)?
+                (self.update_vectors_op(c, u.points)?, u.shard_key_selector)
             }
-            Some(O::DeleteVectors(d)) => self.delete_vectors_op(c, d.points_selector, d.vectors)?,
+            Some(O::DeleteVectors(d)) => {
+                let op = self.delete_vectors_op(c, d.points_selector, d.vectors)?;
+                (op, d.shard_key_selector)
+            }
             None => return Err(bad("an update operation is empty")),
+        };
+        Ok(KeyedOp {
+            op,
+            shard_key: shard_key(&key)?,
         })
     }
 }
@@ -286,16 +301,16 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         no_update_filter(&r.update_filter)?;
         no_update_mode(r.update_mode)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.upsert_op(&c, r.points)?;
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -307,13 +322,13 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let op = ShardOp::Delete(selector(r.points)?);
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -322,14 +337,15 @@ impl Points for PointsService {
     async fn get(&self, r: Request<g::GetPoints>) -> Result<Response<g::GetResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let c = self.collection(&r.collection_name)?;
         let (wp, wv) = (
             with_payload(r.with_payload, false),
             with_vectors(r.with_vectors),
         );
         let (ids, c_read) = (ids(r.ids)?, consistency(r.read_consistency)?);
-        let read = self.s.router.retrieve(&c, &ids, &wp, &wv, c_read);
+        let scope = ReadScope::new(c_read, shard_key);
+        let read = self.s.router.retrieve(&c, &ids, &wp, &wv, &scope);
         let recs = within(r.timeout, "Retrieve", read).await?;
         Ok(Response::new(g::GetResponse {
             result: recs.into_iter().map(retrieved).collect(),
@@ -344,15 +360,15 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         no_update_filter(&r.update_filter)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.update_vectors_op(&c, r.points)?;
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -364,14 +380,14 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let c = self.collection(&r.collection_name)?;
         let op = self.delete_vectors_op(&c, r.points_selector, r.vectors)?;
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -383,7 +399,7 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let change = PayloadChange::Set {
             payload: map_to_json(r.payload),
             key: r.key,
@@ -391,9 +407,9 @@ impl Points for PointsService {
         let op = ShardOp::Payload(selector(r.points_selector)?, change);
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -405,14 +421,14 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let change = PayloadChange::Overwrite(map_to_json(r.payload));
         let op = ShardOp::Payload(selector(r.points_selector)?, change);
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -424,16 +440,16 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let op = ShardOp::Payload(
             selector(r.points_selector)?,
             PayloadChange::DeleteKeys(r.keys),
         );
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -445,13 +461,13 @@ impl Points for PointsService {
     ) -> Result<Response<g::PointsOperationResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let op = ShardOp::Payload(selector(r.points)?, PayloadChange::Clear);
         self.write(
             &r.collection_name,
-            vec![op],
+            KeyedOp { op, shard_key },
             r.wait,
-            ordering(&r.ordering)?,
+            &r.ordering,
             t,
         )
         .await
@@ -610,7 +626,7 @@ impl Points for PointsService {
     ) -> Result<Response<g::ScrollResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let c = self.collection(&r.collection_name)?;
         let filter = filter(r.filter)?;
         self.s.issues.check(&c, filter.as_ref());
@@ -627,10 +643,8 @@ impl Points for PointsService {
             with_payload: with_payload(r.with_payload, true),
             with_vector: with_vectors(r.with_vectors),
         };
-        let read = self
-            .s
-            .router
-            .scroll(&c, page, consistency(r.read_consistency)?);
+        let scope = ReadScope::new(consistency(r.read_consistency)?, shard_key);
+        let read = self.s.router.scroll(&c, page, &scope);
         let (points, next) = within(r.timeout, "Scroll", read).await?;
         Ok(Response::new(g::ScrollResponse {
             next_page_offset: next.map(grpc_id),
@@ -743,14 +757,12 @@ impl Points for PointsService {
     ) -> Result<Response<g::CountResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let c = self.collection(&r.collection_name)?;
         let filter = filter(r.filter)?;
         self.s.issues.check(&c, filter.as_ref());
-        let read = self
-            .s
-            .router
-            .count(&c, filter, consistency(r.read_consistency)?);
+        let scope = ReadScope::new(consistency(r.read_consistency)?, shard_key);
+        let read = self.s.router.count(&c, filter, &scope);
         let count = within(r.timeout, "Count", read).await?;
         Ok(Response::new(g::CountResponse {
             result: Some(g::CountResult {
@@ -853,13 +865,13 @@ impl Points for PointsService {
     ) -> Result<Response<g::FacetResponse>, Status> {
         let t = Instant::now();
         let r = r.into_inner();
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let req = FacetRequest {
             key: r.key,
             limit: r.limit.map(|l| l as usize),
             filter: filter(r.filter)?,
             exact: r.exact,
-            shard_key: None,
+            shard_key,
         };
         let read = facet_hits(
             &self.s,
@@ -930,13 +942,13 @@ type Matrix = (
 
 impl PointsService {
     async fn matrix(&self, r: g::SearchMatrixPoints) -> GrpcResult<Matrix> {
-        no_shard_key(&r.shard_key_selector)?;
+        let shard_key = shard_key(&r.shard_key_selector)?;
         let req = MatrixRequest {
             filter: filter(r.filter)?,
             sample: r.sample.map(|s| s as usize),
             limit: r.limit.map(|l| l as usize),
             using: r.using,
-            shard_key: None,
+            shard_key,
         };
         Ok(within(
             r.timeout,

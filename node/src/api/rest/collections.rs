@@ -9,6 +9,7 @@ use crate::collection::config::{CollectionConfig, CreateCollection, UpdateCollec
 use crate::collection::instance::PayloadIndexInfo;
 use crate::collection::registry::AliasActions;
 use crate::collection::replicas::Layout;
+use crate::collection::shard_key::ShardingMethod;
 use crate::collection::vector_config::VectorNameConfig;
 use crate::consensus::{Command, ConsensusError};
 use crate::segment::payload_index::FieldType;
@@ -43,7 +44,7 @@ pub struct CollectionInfo {
 pub async fn info(s: &AppState, name: &str) -> ApiResult<CollectionInfo> {
     let c = s.registry.get(name)?;
     // All shards' points; this peer's own when some shard has no reachable replica.
-    let points = match s.router.count(&c, None, Default::default()).await {
+    let points = match s.router.count(&c, None, &Default::default()).await {
         Ok(n) => n,
         Err(_) => c.points_count(),
     };
@@ -113,6 +114,10 @@ pub async fn create_collection(
 /// replication factor above the number of peers gives every peer one replica of each shard).
 fn initial_layout(s: &AppState, config: &CollectionConfig) -> ApiResult<Layout> {
     let p = &config.params;
+    if p.sharding_method == Some(ShardingMethod::Custom) {
+        // Shards come with their keys (`PUT /collections/{name}/shards`).
+        return Ok(Layout::default());
+    }
     let Some(c) = &s.consensus else {
         return Ok(Layout::single(s.registry.local_peer(), p.shard_number));
     };

@@ -6,12 +6,10 @@
 use super::error::ApiResult;
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::points::ReadParams;
+use super::query::{answer, batch_answer, groups_answer};
 use super::AppState;
-use crate::api::deadline::within;
-use crate::cluster::query::{run_groups, run_query};
-use crate::collection::query::{
-    PointGroup, QueryGroupsRequest, QueryRequest, ScoredPoint, SearchParams,
-};
+use crate::collection::query::{QueryGroupsRequest, QueryRequest, SearchParams};
+use crate::collection::shard_key::ShardKeySelector;
 use crate::segment::filter::Filter;
 use crate::segment::record::{WithPayload, WithVector};
 use axum::extract::State;
@@ -33,7 +31,7 @@ pub struct Common {
     score_threshold: Option<f32>,
     using: Option<String>,
     lookup_from: Option<Value>,
-    shard_key: Option<Value>,
+    shard_key: Option<ShardKeySelector>,
 }
 
 impl Common {
@@ -143,18 +141,6 @@ pub struct Groups<T> {
     with_lookup: Option<Value>,
 }
 
-async fn one(
-    s: &AppState,
-    name: &str,
-    q: &ReadParams,
-    op: &'static str,
-    req: QueryRequest,
-) -> ApiResult<Vec<ScoredPoint>> {
-    let c = s.registry.get(name)?;
-    s.issues.check(&c, req.filter.as_ref());
-    within(q.timeout, op, run_query(&s.router, &c, &req, q.consistency)).await
-}
-
 /// The single form: a list of scored points.
 pub async fn single<T: Legacy>(
     t: Timer,
@@ -163,7 +149,10 @@ pub async fn single<T: Legacy>(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<T>,
 ) -> ApiResult<Response> {
-    Ok(ok(t, one(&s, &name, &q, "Search", req.into_query()).await?))
+    Ok(ok(
+        t,
+        answer(&s, &name, &q, "Search", req.into_query()).await?,
+    ))
 }
 
 /// The batch form: one list per request, in order.
@@ -174,15 +163,11 @@ pub async fn batch<T: Legacy>(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<Batch<T>>,
 ) -> ApiResult<Response> {
-    let runs = req
-        .searches
-        .into_iter()
-        .map(|r| one(&s, &name, &q, "Search batch", r.into_query()));
-    let mut out = Vec::new();
-    for r in futures::future::join_all(runs).await {
-        out.push(r?);
-    }
-    Ok(ok(t, out))
+    let reqs = req.searches.into_iter().map(Legacy::into_query).collect();
+    Ok(ok(
+        t,
+        batch_answer(&s, &name, &q, "Search batch", reqs).await?,
+    ))
 }
 
 /// The groups form: `{"groups": [...]}`.
@@ -193,23 +178,11 @@ pub async fn groups<T: Legacy>(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<Groups<T>>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
     let req = QueryGroupsRequest {
         query: req.body.into_query(),
         group_by: req.group_by,
         group_size: Some(req.group_size),
         with_lookup: req.with_lookup,
     };
-    s.issues.check(&c, req.query.filter.as_ref());
-    let groups = within(
-        q.timeout,
-        "Search groups",
-        run_groups(&s.router, &c, &req, q.consistency),
-    )
-    .await?;
-    #[derive(serde::Serialize)]
-    struct Out {
-        groups: Vec<PointGroup>,
-    }
-    Ok(ok(t, Out { groups }))
+    groups_answer(t, &s, &name, &q, "Search groups", req).await
 }

@@ -7,6 +7,7 @@ use super::AppState;
 use crate::api::deadline::within;
 use crate::collection::query::check_limit;
 use crate::collection::sample::{nearest_pairs, Sampled};
+use crate::collection::shard_key::ShardKeySelector;
 use crate::collection::CollectionError;
 use crate::segment::filter::Filter;
 use axum::extract::State;
@@ -23,7 +24,7 @@ pub struct MatrixRequest {
     pub sample: Option<usize>,
     pub limit: Option<usize>,
     pub using: Option<String>,
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// The sampled points and, for each, its nearest other sampled points: (row, column, score).
@@ -50,7 +51,10 @@ pub async fn matrix(
     let limit = check_limit(req.limit, 3)?;
     let using = req.using.unwrap_or_default();
     let spec = c.vector_spec(&using)?;
-    let points = s.router.sample(&c, req.filter, &using, sample).await?;
+    let points = s
+        .router
+        .sample(&c, req.filter, &using, sample, req.shard_key.as_ref())
+        .await?;
     let pairs = nearest_pairs(&points, &spec, limit);
     Ok((points, pairs))
 }

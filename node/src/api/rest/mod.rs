@@ -16,6 +16,7 @@ pub mod optimizations;
 pub mod points;
 pub mod query;
 pub mod service;
+pub mod shard_keys;
 pub mod shards;
 pub mod snapshots;
 pub mod telemetry;
@@ -90,6 +91,11 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
             &format!("{c}/cluster"),
             get(shards::collection_cluster).post(shards::update_collection_cluster),
         )
+        .route(
+            &format!("{c}/shards"),
+            get(shard_keys::list).put(shard_keys::create),
+        )
+        .route(&format!("{c}/shards/delete"), post(shard_keys::delete))
         .route(
             &format!("{c}/aliases"),
             get(collections::collection_aliases),

@@ -4,10 +4,13 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ok, JsonBody, Timer, P, Q};
 use super::AppState;
 use crate::api::deadline::within;
-use crate::cluster::consistency::Consistency;
+use crate::cluster::consistency::{Consistency, ReadScope};
 use crate::cluster::ordering::WriteOrdering;
-use crate::collection::ops::{selector, PayloadChange, ShardOp, UpsertRequest, VectorInput};
+use crate::collection::ops::{
+    selector, KeyedOp, PayloadChange, ShardOp, UpsertRequest, VectorInput,
+};
 use crate::collection::query::PointRequest;
+use crate::collection::shard_key::ShardKeySelector;
 use crate::collection::CollectionError;
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
@@ -65,18 +68,35 @@ pub struct DeleteVectorsBody {
     vector: Vec<String>,
 }
 
+/// A write body with the shard keys it goes to (`shard_key`, custom sharding).
+#[derive(Debug, Deserialize)]
+pub struct Keyed<T> {
+    #[serde(flatten)]
+    body: T,
+    shard_key: Option<ShardKeySelector>,
+}
+
+impl<T> Keyed<T> {
+    fn op(self, make: impl FnOnce(T) -> ApiResult<ShardOp>) -> ApiResult<KeyedOp> {
+        Ok(KeyedOp {
+            op: make(self.body)?,
+            shard_key: self.shard_key,
+        })
+    }
+}
+
 /// One entry of `POST /points/batch`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchOp {
     Upsert(Value),
-    Delete(SelectorBody),
-    SetPayload(SetPayloadBody),
-    OverwritePayload(SetPayloadBody),
-    DeletePayload(DeletePayloadBody),
-    ClearPayload(SelectorBody),
-    UpdateVectors(UpdateVectorsBody),
-    DeleteVectors(DeleteVectorsBody),
+    Delete(Keyed<SelectorBody>),
+    SetPayload(Keyed<SetPayloadBody>),
+    OverwritePayload(Keyed<SetPayloadBody>),
+    DeletePayload(Keyed<DeletePayloadBody>),
+    ClearPayload(Keyed<SelectorBody>),
+    UpdateVectors(Keyed<UpdateVectorsBody>),
+    DeleteVectors(Keyed<DeleteVectorsBody>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +115,7 @@ fn sel(
 async fn apply(
     s: &AppState,
     name: &str,
-    ops: Vec<ShardOp>,
+    ops: Vec<KeyedOp>,
     ordering: WriteOrdering,
 ) -> ApiResult<u64> {
     let c = s.registry.get(name)?;
@@ -126,7 +146,7 @@ async fn run(
     s: &AppState,
     name: &str,
     params: &WriteParams,
-    ops: Vec<ShardOp>,
+    ops: Vec<KeyedOp>,
 ) -> ApiResult<Response> {
     let op_id = apply(s, name, ops, params.ordering).await?;
     Ok(ok(t, update_result(op_id, params)))
@@ -142,10 +162,39 @@ pub async fn upsert(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(req): JsonBody<UpsertRequest>,
+    JsonBody(req): JsonBody<Keyed<UpsertRequest>>,
 ) -> ApiResult<Response> {
-    let op = upsert_op(&s, &name, req)?;
+    let op = req.op(|r| upsert_op(&s, &name, r))?;
     run(t, &s, &name, &params, vec![op]).await
+}
+
+fn delete_op(b: SelectorBody) -> ApiResult<ShardOp> {
+    Ok(ShardOp::Delete(sel(b.points, b.filter)?))
+}
+
+fn set_payload_op(b: SetPayloadBody) -> ApiResult<ShardOp> {
+    let change = PayloadChange::Set {
+        payload: b.payload,
+        key: b.key,
+    };
+    Ok(ShardOp::Payload(sel(b.points, b.filter)?, change))
+}
+
+fn overwrite_payload_op(b: SetPayloadBody) -> ApiResult<ShardOp> {
+    let change = PayloadChange::Overwrite(b.payload);
+    Ok(ShardOp::Payload(sel(b.points, b.filter)?, change))
+}
+
+fn delete_payload_op(b: DeletePayloadBody) -> ApiResult<ShardOp> {
+    let change = PayloadChange::DeleteKeys(b.keys);
+    Ok(ShardOp::Payload(sel(b.points, b.filter)?, change))
+}
+
+fn clear_payload_op(b: SelectorBody) -> ApiResult<ShardOp> {
+    Ok(ShardOp::Payload(
+        sel(b.points, b.filter)?,
+        PayloadChange::Clear,
+    ))
 }
 
 pub async fn delete(
@@ -153,10 +202,9 @@ pub async fn delete(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<SelectorBody>,
+    JsonBody(b): JsonBody<Keyed<SelectorBody>>,
 ) -> ApiResult<Response> {
-    let op = ShardOp::Delete(sel(b.points, b.filter)?);
-    run(t, &s, &name, &params, vec![op]).await
+    run(t, &s, &name, &params, vec![b.op(delete_op)?]).await
 }
 
 pub async fn set_payload(
@@ -164,16 +212,9 @@ pub async fn set_payload(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<SetPayloadBody>,
+    JsonBody(b): JsonBody<Keyed<SetPayloadBody>>,
 ) -> ApiResult<Response> {
-    let op = ShardOp::Payload(
-        sel(b.points, b.filter)?,
-        PayloadChange::Set {
-            payload: b.payload,
-            key: b.key,
-        },
-    );
-    run(t, &s, &name, &params, vec![op]).await
+    run(t, &s, &name, &params, vec![b.op(set_payload_op)?]).await
 }
 
 pub async fn overwrite_payload(
@@ -181,13 +222,9 @@ pub async fn overwrite_payload(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<SetPayloadBody>,
+    JsonBody(b): JsonBody<Keyed<SetPayloadBody>>,
 ) -> ApiResult<Response> {
-    let op = ShardOp::Payload(
-        sel(b.points, b.filter)?,
-        PayloadChange::Overwrite(b.payload),
-    );
-    run(t, &s, &name, &params, vec![op]).await
+    run(t, &s, &name, &params, vec![b.op(overwrite_payload_op)?]).await
 }
 
 pub async fn delete_payload(
@@ -195,10 +232,9 @@ pub async fn delete_payload(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<DeletePayloadBody>,
+    JsonBody(b): JsonBody<Keyed<DeletePayloadBody>>,
 ) -> ApiResult<Response> {
-    let op = ShardOp::Payload(sel(b.points, b.filter)?, PayloadChange::DeleteKeys(b.keys));
-    run(t, &s, &name, &params, vec![op]).await
+    run(t, &s, &name, &params, vec![b.op(delete_payload_op)?]).await
 }
 
 pub async fn clear_payload(
@@ -206,10 +242,9 @@ pub async fn clear_payload(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<SelectorBody>,
+    JsonBody(b): JsonBody<Keyed<SelectorBody>>,
 ) -> ApiResult<Response> {
-    let op = ShardOp::Payload(sel(b.points, b.filter)?, PayloadChange::Clear);
-    run(t, &s, &name, &params, vec![op]).await
+    run(t, &s, &name, &params, vec![b.op(clear_payload_op)?]).await
 }
 
 fn update_vectors_op(s: &AppState, name: &str, b: UpdateVectorsBody) -> ApiResult<ShardOp> {
@@ -227,9 +262,9 @@ pub async fn update_vectors(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<UpdateVectorsBody>,
+    JsonBody(b): JsonBody<Keyed<UpdateVectorsBody>>,
 ) -> ApiResult<Response> {
-    let op = update_vectors_op(&s, &name, b)?;
+    let op = b.op(|b| update_vectors_op(&s, &name, b))?;
     run(t, &s, &name, &params, vec![op]).await
 }
 
@@ -250,9 +285,9 @@ pub async fn delete_vectors(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(b): JsonBody<DeleteVectorsBody>,
+    JsonBody(b): JsonBody<Keyed<DeleteVectorsBody>>,
 ) -> ApiResult<Response> {
-    let op = delete_vectors_op(&s, &name, b)?;
+    let op = b.op(|b| delete_vectors_op(&s, &name, b))?;
     run(t, &s, &name, &params, vec![op]).await
 }
 
@@ -267,30 +302,17 @@ pub async fn batch(
     for op in b.operations {
         ops.push(match op {
             BatchOp::Upsert(v) => {
-                let req: UpsertRequest = serde_json::from_value(v)
+                let req: Keyed<UpsertRequest> = serde_json::from_value(v)
                     .map_err(|e| ApiError::BadRequest(format!("Format error in JSON body: {e}")))?;
-                upsert_op(&s, &name, req)?
+                req.op(|r| upsert_op(&s, &name, r))?
             }
-            BatchOp::Delete(b) => ShardOp::Delete(sel(b.points, b.filter)?),
-            BatchOp::SetPayload(b) => ShardOp::Payload(
-                sel(b.points, b.filter)?,
-                PayloadChange::Set {
-                    payload: b.payload,
-                    key: b.key,
-                },
-            ),
-            BatchOp::OverwritePayload(b) => ShardOp::Payload(
-                sel(b.points, b.filter)?,
-                PayloadChange::Overwrite(b.payload),
-            ),
-            BatchOp::DeletePayload(b) => {
-                ShardOp::Payload(sel(b.points, b.filter)?, PayloadChange::DeleteKeys(b.keys))
-            }
-            BatchOp::ClearPayload(b) => {
-                ShardOp::Payload(sel(b.points, b.filter)?, PayloadChange::Clear)
-            }
-            BatchOp::UpdateVectors(b) => update_vectors_op(&s, &name, b)?,
-            BatchOp::DeleteVectors(b) => delete_vectors_op(&s, &name, b)?,
+            BatchOp::Delete(b) => b.op(delete_op)?,
+            BatchOp::SetPayload(b) => b.op(set_payload_op)?,
+            BatchOp::OverwritePayload(b) => b.op(overwrite_payload_op)?,
+            BatchOp::DeletePayload(b) => b.op(delete_payload_op)?,
+            BatchOp::ClearPayload(b) => b.op(clear_payload_op)?,
+            BatchOp::UpdateVectors(b) => b.op(|b| update_vectors_op(&s, &name, b))?,
+            BatchOp::DeleteVectors(b) => b.op(|b| delete_vectors_op(&s, &name, b))?,
         });
     }
     let n = ops.len();
@@ -309,7 +331,8 @@ pub async fn get_point(
     let c = s.registry.get(&name)?;
     let (wp, wv) = (WithPayload::Bool(true), WithVector::Bool(true));
     let ids = [id];
-    let read = s.router.retrieve(&c, &ids, &wp, &wv, q.consistency);
+    let scope = q.consistency.into();
+    let read = s.router.retrieve(&c, &ids, &wp, &wv, &scope);
     let rec = within(q.timeout, "Retrieve", read).await?;
     match rec.into_iter().next() {
         Some(r) => Ok(ok(t, r)),
@@ -327,7 +350,8 @@ pub async fn retrieve(
     let c = s.registry.get(&name)?;
     let wp = req.with_payload.unwrap_or(WithPayload::Bool(true));
     let wv = req.with_vector.unwrap_or_default();
-    let read = s.router.retrieve(&c, &req.ids, &wp, &wv, q.consistency);
+    let scope = ReadScope::new(q.consistency, req.shard_key);
+    let read = s.router.retrieve(&c, &req.ids, &wp, &wv, &scope);
     let recs = within(q.timeout, "Retrieve", read).await?;
     Ok(ok(t, recs))
 }

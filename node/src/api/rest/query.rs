@@ -6,12 +6,12 @@ use super::extract::{ok, JsonBody, Points, Timer, P, Q};
 use super::points::ReadParams;
 use super::AppState;
 use crate::api::deadline::within;
-use crate::cluster::consistency::Consistency;
+use crate::cluster::consistency::{Consistency, ReadScope};
 use crate::cluster::query::{run_groups, run_query};
 use crate::collection::local_read::{ReadRequest, Scroll};
 use crate::collection::query::{
     check_limit, CountRequest, FacetRequest, PointGroup, QueryBatchRequest, QueryGroupsRequest,
-    QueryRequest, ScrollRequest, ScrollResult,
+    QueryRequest, ScoredPoint, ScrollRequest, ScrollResult,
 };
 use crate::collection::CollectionError;
 use crate::segment::facet::{facetable, FacetValue};
@@ -27,15 +27,22 @@ pub async fn query(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
-    s.issues.check(&c, req.filter.as_ref());
-    let points = within(
-        q.timeout,
-        "Query",
-        run_query(&s.router, &c, &req, q.consistency),
-    )
-    .await?;
+    let points = answer(&s, &name, &q, "Query", req).await?;
     Ok(ok(t, Points { points }))
+}
+
+/// The points of one query (also the legacy search, recommend and discover forms), within
+/// the request's `timeout`; `op` names it in a timeout error.
+pub async fn answer(
+    s: &AppState,
+    name: &str,
+    q: &ReadParams,
+    op: &'static str,
+    req: QueryRequest,
+) -> ApiResult<Vec<ScoredPoint>> {
+    let c = s.registry.get(name)?;
+    s.issues.check(&c, req.filter.as_ref());
+    within(q.timeout, op, run_query(&s.router, &c, &req, q.consistency)).await
 }
 
 pub async fn query_batch(
@@ -45,22 +52,34 @@ pub async fn query_batch(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryBatchRequest>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
-    for one in &req.searches {
+    let lists = batch_answer(&s, &name, &q, "Query batch", req.searches).await?;
+    let out: Vec<_> = lists.into_iter().map(|points| Points { points }).collect();
+    Ok(ok(t, out))
+}
+
+/// The points of each query of a batch, in order, all within the request's `timeout`.
+pub async fn batch_answer(
+    s: &AppState,
+    name: &str,
+    q: &ReadParams,
+    op: &'static str,
+    reqs: Vec<QueryRequest>,
+) -> ApiResult<Vec<Vec<ScoredPoint>>> {
+    let c = s.registry.get(name)?;
+    for one in &reqs {
         s.issues.check(&c, one.filter.as_ref());
     }
-    let runs = req
-        .searches
+    let runs = reqs
         .iter()
         .map(|one| run_query(&s.router, &c, one, q.consistency));
-    let mut out = Vec::with_capacity(req.searches.len());
-    let all = within(q.timeout, "Query batch", async {
+    let all = within(q.timeout, op, async {
         Ok::<_, super::error::ApiError>(futures::future::join_all(runs).await)
     });
+    let mut out = Vec::with_capacity(reqs.len());
     for points in all.await? {
-        out.push(Points { points: points? });
+        out.push(points?);
     }
-    Ok(ok(t, out))
+    Ok(out)
 }
 
 pub async fn query_groups(
@@ -70,11 +89,23 @@ pub async fn query_groups(
     Q(q): Q<ReadParams>,
     JsonBody(req): JsonBody<QueryGroupsRequest>,
 ) -> ApiResult<Response> {
-    let c = s.registry.get(&name)?;
+    groups_answer(t, &s, &name, &q, "Query groups", req).await
+}
+
+/// `{"groups": [...]}` of a grouped query (also the legacy groups forms).
+pub async fn groups_answer(
+    t: Timer,
+    s: &AppState,
+    name: &str,
+    q: &ReadParams,
+    op: &'static str,
+    req: QueryGroupsRequest,
+) -> ApiResult<Response> {
+    let c = s.registry.get(name)?;
     s.issues.check(&c, req.query.filter.as_ref());
     let groups = within(
         q.timeout,
-        "Query groups",
+        op,
         run_groups(&s.router, &c, &req, q.consistency),
     )
     .await?;
@@ -96,6 +127,7 @@ pub async fn scroll(
     s.issues.check(&c, req.filter.as_ref());
     let limit = check_limit(req.limit, 10)?;
     let ordered = req.order_by.is_some();
+    let scope = ReadScope::new(q.consistency, req.shard_key);
     let page = Scroll {
         from: if ordered { None } else { req.offset },
         limit,
@@ -104,12 +136,8 @@ pub async fn scroll(
         with_payload: req.with_payload.unwrap_or(WithPayload::Bool(true)),
         with_vector: req.with_vector.unwrap_or(WithVector::Bool(false)),
     };
-    let (points, next_page_offset) = within(
-        q.timeout,
-        "Scroll",
-        s.router.scroll(&c, page, q.consistency),
-    )
-    .await?;
+    let (points, next_page_offset) =
+        within(q.timeout, "Scroll", s.router.scroll(&c, page, &scope)).await?;
     Ok(ok(
         t,
         ScrollResult {
@@ -128,12 +156,8 @@ pub async fn count(
 ) -> ApiResult<Response> {
     let c = s.registry.get(&name)?;
     s.issues.check(&c, req.filter.as_ref());
-    let n = within(
-        q.timeout,
-        "Count",
-        s.router.count(&c, req.filter, q.consistency),
-    )
-    .await?;
+    let scope = ReadScope::new(q.consistency, req.shard_key);
+    let n = within(q.timeout, "Count", s.router.count(&c, req.filter, &scope)).await?;
     Ok(ok(t, json!({"count": n})))
 }
 
@@ -179,10 +203,11 @@ pub async fn facet_hits(
             req.key
         ))
     })?;
+    let scope = ReadScope::new(consistency, req.shard_key);
     let read = ReadRequest::Facet {
         key: req.key,
         kind,
         filter: req.filter,
     };
-    Ok(s.router.facet(&c, read, limit, consistency).await?)
+    Ok(s.router.facet(&c, read, limit, &scope).await?)
 }

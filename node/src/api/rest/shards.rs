@@ -5,15 +5,20 @@
 use super::cluster::{commit, CommitTimeout};
 use super::error::{ApiError, ApiResult};
 use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
+use super::shard_keys::{create_key, drop_key, CreateShardKey, DropShardKey};
 use super::AppState;
+use crate::cluster::copy_points::copy_points;
 use crate::cluster::transfer;
 use crate::collection::replicas::{LayoutChange, ReplicaState, Transfer};
+use crate::collection::shard_key::ShardKey;
 use crate::collection::Collection;
 use crate::consensus::Command;
+use crate::segment::filter::Filter;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub async fn collection_cluster(
     t: Timer,
@@ -34,15 +39,24 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
         let mut local = Vec::new();
         let mut remote = Vec::new();
         for (shard, replicas) in &layout.replicas {
+            let key = layout.key_of(*shard);
             for (peer, state) in replicas {
+                let mut v = json!({"shard_id": shard});
+                if let Some(k) = key {
+                    v["shard_key"] = json!(k);
+                }
                 if *peer == me {
                     let points = c
                         .local_shard(*shard)
                         .map(|s| s.segment().len())
                         .unwrap_or(0);
-                    local.push(json!({"shard_id": shard, "points_count": points, "state": state}));
+                    v["points_count"] = json!(points);
+                    v["state"] = json!(state);
+                    local.push(v);
                 } else {
-                    remote.push(json!({"shard_id": shard, "peer_id": peer, "state": state}));
+                    v["peer_id"] = json!(peer);
+                    v["state"] = json!(state);
+                    remote.push(v);
                 }
             }
         }
@@ -62,7 +76,7 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
             .collect();
         Ok(json!({
             "peer_id": me,
-            "shard_count": c.shard_number(),
+            "shard_count": layout.replicas.len(),
             "local_shards": local,
             "remote_shards": remote,
             "shard_transfers": transfers,
@@ -79,6 +93,18 @@ pub enum ClusterOperation {
     ReplicateShard(MoveShard),
     AbortTransfer(MoveShard),
     DropReplica(Replica),
+    CreateShardingKey(CreateShardKey),
+    DropShardingKey(DropShardKey),
+    ReplicatePoints(ReplicatePoints),
+    RestartTransfer(MoveShard),
+}
+
+/// Copy the points of one shard key that match `filter` into another key.
+#[derive(Debug, Deserialize)]
+pub struct ReplicatePoints {
+    pub from_shard_key: ShardKey,
+    pub to_shard_key: ShardKey,
+    pub filter: Option<Filter>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,18 +122,61 @@ pub struct Replica {
     pub peer_id: u64,
 }
 
+/// A running transfer started again from the start with the method asked: aborted (the
+/// target goes back to what it was), then started anew; returns the start.
+async fn restart(
+    s: &AppState,
+    c: &Collection,
+    m: &MoveShard,
+    timeout: std::time::Duration,
+) -> ApiResult<LayoutChange> {
+    let running = c
+        .layout()
+        .transfers
+        .into_iter()
+        .find(|t| t.shard_id == m.shard_id && t.from == m.from_peer_id && t.to == m.to_peer_id);
+    let Some(t) = running else {
+        return Err(ApiError::wrong(format!(
+            "no transfer of shard {} from {} to {} is running",
+            m.shard_id, m.from_peer_id, m.to_peer_id
+        )));
+    };
+    let method = method_of(m.method.as_deref())?;
+    let abort = LayoutChange::FinishTransfer {
+        shard_id: t.shard_id,
+        from: t.from,
+        to: t.to,
+        success: false,
+    };
+    let cmd = Command::ChangeLayout {
+        collection: c.name.clone(),
+        change: abort,
+    };
+    commit(s, cmd, timeout).await?;
+    Ok(LayoutChange::StartTransfer {
+        transfer: Transfer {
+            method: method.into(),
+            recovery: false,
+            ..t
+        },
+    })
+}
+
+/// The transfer method to run: records are streamed for every method Qdrant names.
+fn method_of(name: Option<&str>) -> ApiResult<&'static str> {
+    match name {
+        None | Some("stream_records") => Ok("stream_records"),
+        // Both fall back to streaming records, as Qdrant does when a delta is not possible.
+        Some("snapshot") | Some("wal_delta") => Ok("stream_records"),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "Bad request: transfer method `{other}` is not supported"
+        ))),
+    }
+}
+
 /// Checks a transfer request against the layout and membership; returns the transfer.
 fn transfer(s: &AppState, c: &Collection, m: &MoveShard, sync: bool) -> ApiResult<Transfer> {
-    let method = match m.method.as_deref() {
-        None | Some("stream_records") => "stream_records",
-        // Both fall back to streaming records, as Qdrant does when a delta is not possible.
-        Some("snapshot") | Some("wal_delta") => "stream_records",
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "Bad request: transfer method `{other}` is not supported"
-            )))
-        }
-    };
+    let method = method_of(m.method.as_deref())?;
     let peers = s.consensus.as_ref().map(|c| c.peers()).unwrap_or_default();
     for p in [m.from_peer_id, m.to_peer_id] {
         if !peers.contains_key(&p) {
@@ -120,7 +189,7 @@ fn transfer(s: &AppState, c: &Collection, m: &MoveShard, sync: bool) -> ApiResul
         return Err(ApiError::wrong("source and target peer are the same"));
     }
     let layout = c.layout();
-    if m.shard_id >= c.shard_number() {
+    if !layout.replicas.contains_key(&m.shard_id) {
         return Err(ApiError::wrong(format!(
             "shard {} does not exist",
             m.shard_id
@@ -160,18 +229,27 @@ pub async fn operate(
     op: ClusterOperation,
     timeout: std::time::Duration,
 ) -> ApiResult<Value> {
-    if s.consensus.is_none() {
+    let keys = matches!(
+        op,
+        ClusterOperation::CreateShardingKey(_)
+            | ClusterOperation::DropShardingKey(_)
+            | ClusterOperation::ReplicatePoints(_)
+    );
+    if s.consensus.is_none() && !keys {
         return Err(ApiError::BadRequest(
             "Bad request: cluster mode is disabled on this node".into(),
         ));
     }
     let c = s.registry.get(name)?;
-    let change = match &op {
+    let change = match op {
+        ClusterOperation::CreateShardingKey(k) => return create_key(s, name, k, timeout).await,
+        ClusterOperation::DropShardingKey(k) => return drop_key(s, name, k, timeout).await,
+        ClusterOperation::ReplicatePoints(rp) => return replicate_points(s, c, rp),
         ClusterOperation::MoveShard(m) => LayoutChange::StartTransfer {
-            transfer: transfer(s, &c, m, false)?,
+            transfer: transfer(s, &c, &m, false)?,
         },
         ClusterOperation::ReplicateShard(m) => LayoutChange::StartTransfer {
-            transfer: transfer(s, &c, m, true)?,
+            transfer: transfer(s, &c, &m, true)?,
         },
         ClusterOperation::AbortTransfer(m) => LayoutChange::FinishTransfer {
             shard_id: m.shard_id,
@@ -183,6 +261,7 @@ pub async fn operate(
             shard_id: r.shard_id,
             peer_id: r.peer_id,
         },
+        ClusterOperation::RestartTransfer(m) => restart(s, &c, &m, timeout).await?,
     };
     let cmd = Command::ChangeLayout {
         collection: c.name.clone(),
@@ -191,4 +270,33 @@ pub async fn operate(
     let done = commit(s, cmd, timeout).await?;
     transfer::start_mine(&s.router, &c);
     Ok(done)
+}
+
+/// Starts copying the points of one key into another in the background; `true` once both
+/// keys are known to exist (as Qdrant answers once the operation is accepted).
+fn replicate_points(s: &AppState, c: Arc<Collection>, rp: ReplicatePoints) -> ApiResult<Value> {
+    let layout = c.layout();
+    for key in [&rp.from_shard_key, &rp.to_shard_key] {
+        if layout.shards_of_key(key).is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "Bad request: Shard key {key} not found"
+            )));
+        }
+    }
+    if rp.from_shard_key == rp.to_shard_key {
+        return Err(ApiError::wrong("source and target shard keys are the same"));
+    }
+    let router = s.router.clone();
+    tokio::spawn(async move {
+        let (from, to) = (&rp.from_shard_key, &rp.to_shard_key);
+        match copy_points(&router, &c, from, to, rp.filter).await {
+            Ok(n) => {
+                tracing::info!(collection = %c.name, %from, %to, points = n, "points replicated")
+            }
+            Err(e) => {
+                tracing::warn!(collection = %c.name, %from, %to, error = %e, "replicate_points failed")
+            }
+        }
+    });
+    Ok(json!(true))
 }
