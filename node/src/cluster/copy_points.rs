@@ -6,7 +6,7 @@ use super::consistency::{Consistency, ReadScope};
 use super::ordering::WriteOrdering;
 use super::router::Router;
 use crate::collection::local_read::Scroll;
-use crate::collection::ops::{KeyedOp, ShardOp, UpsertRequest};
+use crate::collection::ops::{KeyedOp, NewPoint, ShardOp, UpsertRequest};
 use crate::collection::query::Record;
 use crate::collection::shard_key::{ShardKey, ShardKeySelector};
 use crate::collection::{Collection, CollectionError, CollectionResult};
@@ -55,13 +55,13 @@ pub async fn copy_points(
 
 /// Records read back as points to write: through their public JSON shape, so each vector
 /// is checked and prepared as an upsert would.
-fn as_new_points(
-    records: Vec<Record>,
-    c: &Collection,
-) -> CollectionResult<Vec<crate::collection::ops::NewPoint>> {
+fn as_new_points(records: Vec<Record>, c: &Collection) -> CollectionResult<Vec<NewPoint>> {
     let points: Vec<serde_json::Value> = records
         .into_iter()
-        .map(|r| json!({"id": r.id, "vector": r.vector.map_or(json!({}), |v| json!(v)), "payload": r.payload}))
+        .map(|r| {
+            let vector = r.vector.map_or(json!({}), |v| json!(v));
+            json!({"id": r.id, "vector": vector, "payload": r.payload})
+        })
         .collect();
     let req: UpsertRequest = serde_json::from_value(json!({ "points": points }))
         .map_err(|e| CollectionError::Task(format!("cannot copy points: {e}")))?;

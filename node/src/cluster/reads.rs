@@ -59,15 +59,18 @@ fn resolve<T>(
             *seen.entry(id(item)).or_default() += 1;
         }
     }
-    let auto: Vec<u32> = (0..c.shard_number()).collect();
+    // The shards of each key (None: all shards of an automatically sharded collection).
+    let mut groups: HashMap<Option<ShardKey>, Vec<u32>> = HashMap::new();
     let mut kept = HashMap::new();
     for item in rounds.into_iter().flatten() {
         let copy = id(&item);
-        let group = match &copy.1 {
-            Some(k) => layout.shards_of_key(k),
-            None => auto.clone(),
-        };
-        let active = Collection::route(copy.0, &group)
+        let group = groups
+            .entry(copy.1.clone())
+            .or_insert_with(|| match &copy.1 {
+                Some(k) => layout.shards_of_key(k),
+                None => (0..c.shard_number()).collect(),
+            });
+        let active = Collection::route(copy.0, group)
             .map_or(0, |s| layout.peers_in(s, ReplicaState::Active).len());
         let need = consistency.needed(consistency.replicas(active));
         if seen[&copy] >= need {
@@ -91,6 +94,9 @@ fn once_per_id(
     c: &Collection,
     sel: Option<&ShardKeySelector>,
 ) -> Vec<Record> {
+    if !c.custom_sharding() {
+        return records;
+    }
     let order = c.layout().shard_keys();
     let rank = |r: &Record| {
         let pos = r

@@ -140,6 +140,11 @@ pub struct CollectionParams {
 }
 
 impl CollectionParams {
+    /// Whether shards belong to user-defined shard keys.
+    pub fn custom_sharding(&self) -> bool {
+        self.sharding_method == Some(ShardingMethod::Custom)
+    }
+
     /// Every named vector: dense and multi ones, then sparse ones.
     pub fn specs(&self) -> Vec<VectorSpec> {
         let mut specs = self.vectors.specs();

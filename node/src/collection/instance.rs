@@ -7,7 +7,7 @@ use super::error::{CollectionError, CollectionResult};
 use super::ops::{Selector, ShardOp};
 use super::replicas::{Layout, LayoutChange, LayoutError, ReplicaState};
 use super::shard::LocalShard;
-use super::shard_key::{ShardKey, ShardingMethod};
+use super::shard_key::ShardKey;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
 use parking_lot::RwLock;
@@ -46,8 +46,7 @@ impl Collection {
         layout: Layout,
         local_peer: u64,
     ) -> CollectionResult<Collection> {
-        let custom = config.params.sharding_method == Some(ShardingMethod::Custom);
-        let layout = if layout.replicas.is_empty() && !custom {
+        let layout = if layout.replicas.is_empty() && !config.params.custom_sharding() {
             Layout::single(local_peer, config.params.shard_number)
         } else {
             layout
@@ -183,6 +182,10 @@ impl Collection {
 
     pub fn shard_number(&self) -> u32 {
         self.config.read().params.shard_number
+    }
+
+    pub fn custom_sharding(&self) -> bool {
+        self.config.read().params.custom_sharding()
     }
 
     pub fn unnamed(&self) -> bool {

@@ -7,7 +7,6 @@ use super::instance::Collection;
 use super::replicas::{Layout, LayoutError, ReplicaState};
 use crate::segment::point_id::PointId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A shard key: a string or an unsigned integer, as in Qdrant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,10 +133,6 @@ fn not_found(key: &ShardKey) -> String {
 }
 
 impl Collection {
-    pub fn custom_sharding(&self) -> bool {
-        self.config().params.sharding_method == Some(ShardingMethod::Custom)
-    }
-
     /// The shards a read covers: all of them without a selector, else those of its keys.
     pub fn read_shards(&self, sel: Option<&ShardKeySelector>) -> CollectionResult<Vec<u32>> {
         let groups = self.key_groups(sel, false)?;
@@ -158,13 +153,13 @@ impl Collection {
         sel: Option<&ShardKeySelector>,
         write: bool,
     ) -> CollectionResult<Vec<Vec<u32>>> {
-        let layout = self.layout();
         let Some(sel) = sel else {
             return Ok(vec![match self.custom_sharding() {
-                true => layout.replicas.keys().copied().collect(),
+                true => self.layout().replicas.keys().copied().collect(),
                 false => (0..self.shard_number()).collect(),
             }]);
         };
+        let layout = self.layout();
         let missing = |k: &ShardKey| match write {
             true => CollectionError::wrong(not_found(k)),
             false => CollectionError::bad(format!("Bad request: {}", not_found(k))),
@@ -203,11 +198,6 @@ impl Collection {
     pub fn route(id: PointId, group: &[u32]) -> Option<u32> {
         let n = group.len() as u64;
         (n > 0).then(|| group[(id.route_hash() % n) as usize])
-    }
-
-    /// The key of every keyed shard.
-    pub fn shard_key_map(&self) -> BTreeMap<u32, ShardKey> {
-        self.layout().keys
     }
 }
 

@@ -9,7 +9,6 @@ use crate::collection::config::{CollectionConfig, CreateCollection, UpdateCollec
 use crate::collection::instance::PayloadIndexInfo;
 use crate::collection::registry::AliasActions;
 use crate::collection::replicas::Layout;
-use crate::collection::shard_key::ShardingMethod;
 use crate::collection::vector_config::VectorNameConfig;
 use crate::consensus::{Command, ConsensusError};
 use crate::segment::payload_index::FieldType;
@@ -114,7 +113,7 @@ pub async fn create_collection(
 /// replication factor above the number of peers gives every peer one replica of each shard).
 fn initial_layout(s: &AppState, config: &CollectionConfig) -> ApiResult<Layout> {
     let p = &config.params;
-    if p.sharding_method == Some(ShardingMethod::Custom) {
+    if p.custom_sharding() {
         // Shards come with their keys (`PUT /collections/{name}/shards`).
         return Ok(Layout::default());
     }
