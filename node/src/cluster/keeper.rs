@@ -163,7 +163,8 @@ fn recovery(shard: u32, from: u64, to: u64) -> Transfer {
         from,
         to,
         sync: true,
-        method: "stream_records".into(),
+        // Only what the replica missed, if the logs still tell; else every point.
+        method: "wal_delta".into(),
         recovery: true,
     }
 }

@@ -2,8 +2,10 @@
 //! routed to their replicas and merged, and how replicas are kept in sync (health checks,
 //! transfers). Metadata changes it decides go through `consensus`.
 
+pub mod clock_pool;
 pub mod consistency;
 pub mod copy_points;
+pub mod delta;
 pub mod keeper;
 pub mod ordering;
 pub mod placement;

@@ -131,6 +131,7 @@ impl Router {
         let at = Routing {
             min_applied: self.applied(),
             layout_version: Some(layout_version),
+            tag: None,
         };
         let update = Remote::shard_update(lead, &c.name, shard, op, at)?;
         let to = Peer {

@@ -1,12 +1,13 @@
 //! The client of other peers' `Shards` service: point operations and reads of the replicas
 //! they hold. One lazily connected channel per peer uri, reused by all calls.
 
+use crate::collection::clocks::Tag;
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::ShardOp;
 use crate::consensus::network;
 use parking_lot::Mutex;
 use proto::p2p::shards_client::ShardsClient;
-use proto::p2p::{HealthReply, HealthRequest, ShardForward, ShardRead, ShardUpdate};
+use proto::p2p::{ClockTag, HealthReply, HealthRequest, ShardForward, ShardRead, ShardUpdate};
 use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -39,11 +40,30 @@ pub const STALE_LAYOUT: &str = "stale layout, now version ";
 pub const STALE_LAYOUT_VERSION: &str = "layout-version";
 
 /// What the sender of a write knew: its applied Raft index (the receiver catches up first)
-/// and the layout version it routed with (None for a transfer's copies: never refused).
+/// and the layout version it routed with (None for a transfer's copies: never refused),
+/// and the write's clock tag (None for a transfer's copies of points).
 #[derive(Debug, Clone, Copy)]
 pub struct Routing {
     pub min_applied: u64,
     pub layout_version: Option<u64>,
+    pub tag: Option<Tag>,
+}
+
+/// The wire form of a clock tag.
+pub fn tag_to_wire(t: Tag) -> ClockTag {
+    ClockTag {
+        peer: t.peer,
+        clock: t.clock,
+        tick: t.tick,
+    }
+}
+
+pub fn tag_from_wire(t: ClockTag) -> Tag {
+    Tag {
+        peer: t.peer,
+        clock: t.clock,
+        tick: t.tick,
+    }
 }
 
 /// A peer to call: its id and p2p uri.
@@ -126,6 +146,7 @@ impl Remote {
                 .map_err(|e| RemoteError::Failed(peer, e.to_string()))?,
             min_applied: at.min_applied,
             layout_version: at.layout_version,
+            tag: at.tag.map(tag_to_wire),
         })
     }
 
@@ -139,8 +160,18 @@ impl Remote {
         at: Routing,
         timeout: Duration,
     ) -> Result<u64, RemoteError> {
+        let msg = Self::shard_update(to.id, collection, shard, op, at)?;
+        self.send_update(to, msg, timeout).await
+    }
+
+    /// Sends a write already in its wire form (`shard_update`).
+    pub async fn send_update(
+        &self,
+        to: Peer<'_>,
+        msg: ShardUpdate,
+        timeout: Duration,
+    ) -> Result<u64, RemoteError> {
         let Peer { id: peer, uri } = to;
-        let msg = Self::shard_update(peer, collection, shard, op, at)?;
         let reply = self
             .client(peer, uri)?
             .update(self.request(msg, timeout))

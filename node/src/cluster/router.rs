@@ -4,9 +4,11 @@
 //! ask one active replica per shard (the local one first, another one if it fails), or more
 //! when a `consistency` is given, and the partial answers are merged here.
 
+use super::clock_pool::ClockPool;
 use super::consistency::Consistency;
 use super::ordering::WriteOrdering;
 use super::remote::{Peer, Remote, RemoteError, Routing};
+use crate::collection::clocks::Tag;
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{KeyedOp, ShardOp};
 use crate::collection::replicas::{LayoutChange, ReplicaState};
@@ -57,6 +59,8 @@ struct Inner {
     running: parking_lot::Mutex<std::collections::HashSet<(String, u32)>>,
     /// One write at a time per shard this peer orders (medium and strong ordering).
     order_locks: parking_lot::Mutex<HashMap<(String, u32), OrderLock>>,
+    /// Clocks the writes this peer sends to replicas are tagged with.
+    clocks: ClockPool,
 }
 
 /// Held while this peer sends one ordered write of a shard to its replicas.
@@ -98,6 +102,7 @@ impl Router {
                 running: Default::default(),
                 unreachable: Default::default(),
                 order_locks: Default::default(),
+                clocks: ClockPool::default(),
             }),
         }
     }
@@ -186,16 +191,18 @@ impl Router {
         shard: u32,
         op: Arc<ShardOp>,
         layout_version: u64,
+        tag: Option<Tag>,
     ) -> Result<u64, RemoteError> {
         if peer == self.local_peer() {
             let c = c.clone();
             let routed = Some(layout_version);
-            return on_local(peer, move || c.apply_local(shard, &op, routed)).await;
+            return on_local(peer, move || c.apply_local(shard, &op, routed, tag)).await;
         }
         let uri = self.uri(peer)?;
         let at = Routing {
             min_applied: self.applied(),
             layout_version: Some(layout_version),
+            tag,
         };
         self.inner
             .remote
@@ -264,10 +271,23 @@ impl Router {
             .filter(|(_, s)| **s != ReplicaState::Dead)
             .map(|(p, s)| (*p, *s))
             .collect();
+        // Only a clustered write is tagged: its replicas may need a `wal_delta` later.
+        let me = self.local_peer();
+        let held = self
+            .consensus()
+            .map(|_| self.inner.clocks.take(&c.name, shard));
+        let tag = held.map(|h| Tag {
+            peer: me,
+            clock: h.clock,
+            tick: h.tick,
+        });
         let sends = targets
             .iter()
-            .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone(), version));
+            .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone(), version, tag));
         let results = join_all(sends).await;
+        if let Some(h) = held.filter(|_| results.iter().all(Result::is_ok)) {
+            self.inner.clocks.give_back(&c.name, shard, h);
+        }
         let mut acks = 0;
         let mut op_version = 0;
         let mut errors = Vec::new();

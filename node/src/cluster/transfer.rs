@@ -1,18 +1,21 @@
-//! A shard transfer, run by the source peer: the target replica (already `Partial` through
-//! consensus) is cleared, then filled with the source's points in id-ordered batches while
-//! every write the source applies is forwarded to it too. Batches and forwarded writes are
-//! sent under the source shard's write lock, so the target sees them in the order the
-//! source applied them. The switch to `Active` goes through consensus.
+//! A shard transfer, run by the source peer. `stream_records`: the target replica (already
+//! `Partial` through consensus) is cleared, then filled with the source's points in
+//! id-ordered batches while every write the source applies is forwarded to it too.
+//! `wal_delta` (`delta`) sends only the points the target missed. Batches and forwarded
+//! writes are sent under the source shard's write lock, so the target sees them in the
+//! order the source applied them. The switch to `Active` goes through consensus.
 
-use super::remote::{Peer, Routing};
+use super::delta;
+use super::remote::{Peer, Remote, Routing};
 use super::router::{Router, LAYOUT_TIMEOUT};
+use crate::collection::clocks::{self, Tag};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{NewPoint, ShardOp};
 use crate::collection::replicas::{LayoutChange, Transfer};
 use crate::collection::shard::{Forward, LocalShard};
 use crate::collection::Collection;
 use crate::segment::point_id::PointId;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,8 +44,8 @@ pub fn start_mine(router: &Router, c: &Arc<Collection>) {
     }
 }
 
-/// Copies the shard to the target and commits the outcome; returns points copied.
-pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usize, String> {
+/// Copies the shard to the target and commits the outcome; returns what it copied.
+pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<Copied, String> {
     let started = Instant::now();
     let r = router.clone();
     let (c2, t2) = (c.clone(), t.clone());
@@ -72,13 +75,14 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<usiz
     }
     stop_forwarding(&c, t.shard_id).await;
     router.progress().remove(&(c.name.clone(), t.shard_id));
-    let n = copied?;
+    let done = copied?;
     finish?;
     tracing::info!(
-        collection = %c.name, shard = t.shard_id, to = t.to, points = n,
+        collection = %c.name, shard = t.shard_id, to = t.to, method = done.method,
+        points = done.points, bytes = done.bytes,
         secs = started.elapsed().as_secs_f64(), "shard transfer finished"
     );
-    Ok(n)
+    Ok(done)
 }
 
 /// Removes the forward hook, on the blocking pool: taking the shard's write lock may wait
@@ -104,59 +108,120 @@ pub async fn commit(router: &Router, collection: &str, change: LayoutChange) -> 
         .map_err(|e| e.to_string())
 }
 
-fn send(
-    router: &Router,
-    uri: &str,
-    c: &Collection,
-    t: &Transfer,
-    op: &ShardOp,
-) -> Result<(), String> {
-    let handle = tokio::runtime::Handle::current();
-    let applied = router.consensus().map(|c| c.applied_index()).unwrap_or(0);
-    let call = router.remote().update(
-        Peer { id: t.to, uri },
-        &c.name,
-        t.shard_id,
-        op,
-        Routing {
-            min_applied: applied,
+/// Sends a transfer's operations to its target, counting their bytes; the first failure of a
+/// forwarded write is remembered and fails the transfer.
+pub(super) struct Sender {
+    router: Router,
+    uri: String,
+    collection: String,
+    t: Transfer,
+    failed: AtomicBool,
+    bytes: AtomicU64,
+}
+
+impl Sender {
+    fn new(router: &Router, c: &Collection, t: &Transfer) -> Result<Arc<Sender>, String> {
+        Ok(Arc::new(Sender {
+            router: router.clone(),
+            uri: router.uri(t.to).map_err(|e| e.to_string())?,
+            collection: c.name.clone(),
+            t: t.clone(),
+            failed: AtomicBool::new(false),
+            bytes: AtomicU64::new(0),
+        }))
+    }
+
+    fn peer(&self) -> Peer<'_> {
+        Peer {
+            id: self.t.to,
+            uri: &self.uri,
+        }
+    }
+
+    /// Applies `op` on the target (on a blocking thread: it blocks on the call).
+    pub(super) fn send(&self, op: &ShardOp, tag: Option<Tag>) -> Result<(), String> {
+        let at = Routing {
+            min_applied: self.router.applied(),
             layout_version: None,
-        },
-        SEND_TIMEOUT,
-    );
-    handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())
+            tag,
+        };
+        let shard = self.t.shard_id;
+        let msg = Remote::shard_update(self.t.to, &self.collection, shard, op, at)
+            .map_err(|e| e.to_string())?;
+        self.bytes
+            .fetch_add(msg.op_json.len() as u64, Ordering::Relaxed);
+        let call = self
+            .router
+            .remote()
+            .send_update(self.peer(), msg, SEND_TIMEOUT);
+        let handle = tokio::runtime::Handle::current();
+        handle.block_on(call).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Runs a read on the target's replica.
+    pub(super) fn read(&self, req: &ReadRequest) -> Result<ReadReply, String> {
+        let shards = [self.t.shard_id];
+        let ask = self.router.remote().read(
+            self.peer(),
+            &self.collection,
+            &shards,
+            req,
+            self.router.applied(),
+            SEND_TIMEOUT,
+        );
+        let handle = tokio::runtime::Handle::current();
+        handle.block_on(ask).map_err(|e| e.to_string())
+    }
+
+    /// The hook that forwards every write the source applies from now on.
+    pub(super) fn hook(self: &Arc<Self>) -> Forward {
+        let me = self.clone();
+        Arc::new(move |op: &ShardOp, tag: Option<Tag>| {
+            if me.failed.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = me.send(op, tag) {
+                tracing::warn!(error = %e, "forwarding a write to the transfer target failed");
+                me.failed.store(true, Ordering::Relaxed);
+            }
+        })
+    }
+
+    /// Fails once a forwarded write failed or the transfer was aborted.
+    pub(super) fn check(&self, c: &Collection) -> Result<(), String> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err("the target missed a forwarded write".into());
+        }
+        still_listed(c, &self.t)
+    }
+
+    pub(super) fn progress(&self, done: usize, total: usize) {
+        let key = (self.collection.clone(), self.t.shard_id);
+        self.router.progress().insert(key, (done, total.max(done)));
+    }
+
+    /// Ends the copy under paused writes: the target now holds every write the source's
+    /// clocks name, so a later `wal_delta` can start from there. A target of an earlier
+    /// version does not know the operation: it only cannot be a `wal_delta` target later
+    /// (if it is gone, the reads that follow fail the transfer).
+    pub(super) fn finish(&self, shard: &LocalShard) {
+        let set = |s: &LocalShard| ShardOp::SetClocks(clocks::to_list(&s.clocks()));
+        if let Err(e) = shard.with_writes_paused(|s| self.send(&set(s), None)) {
+            tracing::warn!(error = %e, "the transfer target did not take the source's clocks");
+        }
+    }
 }
 
 /// Waits (writes still forwarded) until the target has indexed every point it got, so it
 /// serves searches at full speed from its first one.
-fn wait_indexed(
-    router: &Router,
-    uri: &str,
-    c: &Collection,
-    t: &Transfer,
-    failed: &AtomicBool,
-) -> Result<(), String> {
-    let handle = tokio::runtime::Handle::current();
+fn wait_indexed(s: &Sender, c: &Collection) -> Result<(), String> {
     let deadline = Instant::now() + INDEX_WAIT;
-    let shards = [t.shard_id];
     loop {
-        if failed.load(Ordering::Relaxed) {
-            return Err("the target missed a forwarded write".into());
-        }
-        still_listed(c, t)?;
-        let applied = router.consensus().map(|c| c.applied_index()).unwrap_or(0);
-        let ask = router.remote().read(
-            Peer { id: t.to, uri },
-            &c.name,
-            &shards,
-            &ReadRequest::PendingIndex,
-            applied,
-            SEND_TIMEOUT,
-        );
-        match handle.block_on(ask).map_err(|e| e.to_string())? {
+        s.check(c)?;
+        match s.read(&ReadRequest::PendingIndex)? {
             ReadReply::Count(0) => return Ok(()),
             _ if Instant::now() > deadline => {
-                tracing::warn!(collection = %c.name, shard = t.shard_id, "target still indexing; switching anyway");
+                tracing::warn!(collection = %c.name, shard = s.t.shard_id, "target still indexing; switching anyway");
                 return Ok(());
             }
             _ => std::thread::sleep(Duration::from_millis(100)),
@@ -192,58 +257,70 @@ fn batch(shard: &LocalShard, from: Option<PointId>) -> (Vec<NewPoint>, Option<Po
     (points, next)
 }
 
-/// Runs on a blocking thread (it blocks on the sends).
-fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<usize, String> {
+/// What a copy did: points sent and bytes of operations sent, by the method that ran.
+pub struct Copied {
+    pub points: usize,
+    pub bytes: u64,
+    pub method: &'static str,
+}
+
+/// Runs on a blocking thread (it blocks on the sends). `wal_delta` falls back to streaming
+/// every point when the logs cannot tell what the target lacks.
+fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<Copied, String> {
     let shard = c.local_shard(t.shard_id).map_err(|e| e.to_string())?;
-    let uri = router.uri(t.to).map_err(|e| e.to_string())?;
-    let failed = Arc::new(AtomicBool::new(false));
-    let hook: Forward = {
-        let (router, uri, failed) = (router.clone(), uri.clone(), failed.clone());
-        let (name, t) = (c.name.clone(), t.clone());
-        Arc::new(move |op: &ShardOp| {
-            if failed.load(Ordering::Relaxed) {
-                return;
+    let sender = Sender::new(router, c, t)?;
+    let mut method = "stream_records";
+    let mut points = None;
+    if t.method == "wal_delta" {
+        match delta::copy(&sender, c, &shard) {
+            Ok(n) => {
+                method = "wal_delta";
+                points = Some(n);
             }
-            let Ok(c) = router.registry().get(&name) else {
-                return;
-            };
-            if let Err(e) = send(&router, &uri, &c, &t, op) {
-                tracing::warn!(error = %e, "forwarding a write to the transfer target failed");
-                failed.store(true, Ordering::Relaxed);
+            Err(delta::DeltaError::Fallback(why)) => {
+                tracing::info!(collection = %c.name, shard = t.shard_id, why, "wal_delta not possible; streaming every point")
             }
-        })
+            Err(delta::DeltaError::Failed(e)) => return Err(e),
+        }
+    }
+    let points = match points {
+        Some(n) => n,
+        None => stream(&sender, c, &shard)?,
     };
+    sender.finish(&shard);
+    wait_indexed(&sender, c)?;
+    Ok(Copied {
+        points,
+        bytes: sender.bytes.load(Ordering::Relaxed),
+        method,
+    })
+}
+
+/// Clears the target, then sends every point in id order while forwarding new writes.
+fn stream(s: &Arc<Sender>, c: &Collection, shard: &LocalShard) -> Result<usize, String> {
     let total = shard.segment().len();
-    shard.with_writes_paused(|s| {
-        send(router, &uri, c, t, &ShardOp::Clear)?;
-        s.set_forward(Some(hook));
+    shard.with_writes_paused(|sh| {
+        s.send(&ShardOp::Clear, None)?;
+        sh.set_forward(Some(s.hook()));
         Ok::<(), String>(())
     })?;
-    let key = (c.name.clone(), t.shard_id);
     let mut from = None;
     let mut copied = 0;
     loop {
-        if failed.load(Ordering::Relaxed) {
-            return Err("the target missed a forwarded write".into());
-        }
-        still_listed(c, t)?;
-        let next = shard.with_writes_paused(|s| {
-            let (points, next) = batch(s, from);
+        s.check(c)?;
+        let next = shard.with_writes_paused(|sh| {
+            let (points, next) = batch(sh, from);
             let n = points.len();
             if n > 0 {
-                send(router, &uri, c, t, &ShardOp::Import(points))?;
+                s.send(&ShardOp::Import(points), None)?;
             }
             Ok::<_, String>((n, next))
         })?;
         copied += next.0;
-        router
-            .progress()
-            .insert(key.clone(), (copied, total.max(copied)));
+        s.progress(copied, total);
         match next.1 {
             Some(id) => from = Some(id),
-            None => break,
+            None => return Ok(copied),
         }
     }
-    wait_indexed(router, &uri, c, t, &failed)?;
-    Ok(copied)
 }

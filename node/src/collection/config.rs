@@ -198,7 +198,7 @@ fn default_optimizers() -> Value {
 }
 
 fn default_wal() -> Value {
-    json!({"wal_capacity_mb": 32, "wal_segments_ahead": 0})
+    json!({"wal_capacity_mb": 32, "wal_segments_ahead": 0, "wal_retain_closed": 1})
 }
 
 fn merge(base: &mut Value, diff: &Map<String, Value>) {
@@ -265,6 +265,15 @@ impl CollectionConfig {
             strict_mode_config: req.strict_mode_config,
             metadata: req.metadata,
         })
+    }
+
+    /// Write sizes a shard's operation log keeps for `wal_delta` transfers: as much as
+    /// Qdrant's WAL holds, `wal_capacity_mb` per segment, the open one and
+    /// `wal_retain_closed` closed ones.
+    pub fn log_budget(&self) -> u64 {
+        let num = |k: &str, d: u64| self.wal_config.get(k).and_then(Value::as_u64).unwrap_or(d);
+        let segments = 1 + num("wal_retain_closed", 1);
+        (num("wal_capacity_mb", 32).max(1) * segments) << 20
     }
 
     /// Every named vector, with the index parameters of those that set their own

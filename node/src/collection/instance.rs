@@ -2,6 +2,7 @@
 //! peer. Splits point operations by shard (hash of the point id); the cluster router sends
 //! each part to the shard's replicas. Reads of local shards are in `local_read.rs`.
 
+use super::clocks::Tag;
 use super::config::CollectionConfig;
 use super::error::{CollectionError, CollectionResult};
 use super::ops::{Selector, ShardOp};
@@ -73,12 +74,14 @@ impl Collection {
         let want = self.layout.read().shards_on(self.local_peer);
         let specs = self.config.read().specs();
         let params = self.config.read().hnsw_config.params();
+        let log_budget = self.config.read().log_budget();
         let mut shards = self.shards.write();
         for id in &want {
             if shards.contains_key(id) {
                 continue;
             }
-            let shard = LocalShard::open(*id, &self.shard_dir(*id), specs.clone(), params)?;
+            let dir = self.shard_dir(*id);
+            let shard = LocalShard::open(*id, &dir, specs.clone(), params, log_budget)?;
             shard.with_segment_mut(|seg| {
                 for (key, t) in self.payload_schema.read().iter() {
                     seg.create_field_index(key, *t);
@@ -213,25 +216,24 @@ impl Collection {
     /// the layout version the sender routed the write with; a newer one here refuses it,
     /// checked under the shard's write lock (a transfer's forwarding ends only after the
     /// layout that ends it applied here, so a write either is forwarded or refused).
+    /// `tag`: the clock tag of a replicated write (it advances the replica's clocks only
+    /// while the replica is `Active` here).
     pub fn apply_local(
         &self,
         shard: u32,
         op: &ShardOp,
         routed: Option<u64>,
+        tag: Option<Tag>,
     ) -> CollectionResult<u64> {
-        let check = || match routed {
-            Some(v) => {
-                let now = self.layout.read().version;
-                if now > v {
-                    Err(CollectionError::StaleLayout(now))
-                } else {
-                    Ok(())
-                }
+        let check = || {
+            let layout = self.layout.read();
+            match routed {
+                Some(v) if layout.version > v => Err(CollectionError::StaleLayout(layout.version)),
+                _ => Ok(layout.state(shard, self.local_peer) == Some(ReplicaState::Active)),
             }
-            None => Ok(()),
         };
         check()?;
-        self.local_shard(shard)?.apply_checked(op, check)
+        self.local_shard(shard)?.apply_checked(op, tag, check)
     }
 
     /// Points held on this peer (each local replica counted once).
@@ -349,6 +351,7 @@ fn split_in(op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
         ShardOp::Import(points) => grouped(points, group, |p| p.id, ShardOp::Import),
         ShardOp::UpdateVectors(list) => grouped(list, group, |p| p.0, ShardOp::UpdateVectors),
         ShardOp::Clear => every(&|| ShardOp::Clear),
+        ShardOp::SetClocks(list) => every(&|| ShardOp::SetClocks(list.clone())),
         ShardOp::Delete(sel) => by_sel(sel, &ShardOp::Delete),
         ShardOp::Payload(sel, change) => by_sel(sel, &|s| ShardOp::Payload(s, change.clone())),
         ShardOp::DeleteVectors(sel, names) => {

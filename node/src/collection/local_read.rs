@@ -1,6 +1,7 @@
 //! Reads of the shards held on this peer. Each returns a partial answer (a shard's top hits,
 //! a page of ids) that the cluster router merges with the answers of other peers.
 
+use super::clocks::{self, Tag};
 use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
 use super::ops::spec_of;
@@ -298,6 +299,11 @@ pub enum ReadRequest {
     },
     /// Points of the shards not yet in their HNSW graph (answered as a count).
     PendingIndex,
+    /// The clocks of one shard's replica, and the points it changed by writes newer than
+    /// `source` (a `wal_delta` transfer's source asks its target).
+    Clocks {
+        source: Vec<Tag>,
+    },
     /// Up to `count` random points with the vector `using`.
     Sample {
         filter: Option<Filter>,
@@ -329,7 +335,14 @@ pub enum ReadReply {
     Count(usize),
     Facets(Vec<(FacetValue, usize)>),
     Sampled(Vec<Sampled>),
-    SparseStats { points: usize, df: Vec<usize> },
+    SparseStats {
+        points: usize,
+        df: Vec<usize>,
+    },
+    Clocks {
+        clocks: Vec<Tag>,
+        touched: Result<Vec<PointId>, String>,
+    },
 }
 
 impl Collection {
@@ -337,10 +350,20 @@ impl Collection {
     /// Data reads need this peer's replicas `Active` in its own layout: a sender whose layout
     /// lags may still take a replica being re-filled for a readable one.
     pub fn read_local(&self, shards: &[u32], r: &ReadRequest) -> CollectionResult<ReadReply> {
-        if !matches!(r, ReadRequest::PendingIndex) {
+        if !matches!(r, ReadRequest::PendingIndex | ReadRequest::Clocks { .. }) {
             self.check_active(shards)?;
         }
         Ok(match r {
+            ReadRequest::Clocks { source } => {
+                let [id] = shards else {
+                    return Err(CollectionError::BadInput("clocks of one shard only".into()));
+                };
+                let shard = self.local_shard(*id)?;
+                ReadReply::Clocks {
+                    clocks: clocks::to_list(&shard.clocks()),
+                    touched: shard.touched_since(&clocks::from_list(source)),
+                }
+            }
             ReadRequest::Search(s) => ReadReply::Hits(self.search_local(shards, s)?),
             ReadRequest::Scroll(s) => ReadReply::Records(self.scroll_local(shards, s)?),
             ReadRequest::Count { filter } => {

@@ -1,11 +1,13 @@
 //! Collections: config, routing of point operations to shards, fan-out of reads and merging
 //! of results. No HTTP here; the API layer calls in and maps `CollectionError`.
 
+pub mod clocks;
 pub mod config;
 pub mod error;
 pub mod fusion;
 pub mod instance;
 pub mod local_read;
+pub mod oplog;
 pub mod ops;
 pub mod query;
 pub mod registry;

@@ -273,6 +273,8 @@ pub enum ShardOp {
     Import(Vec<NewPoint>),
     /// Removes every point: a replica about to be refilled by a transfer.
     Clear,
+    /// Ends a transfer into this replica: it now holds every write of these clocks.
+    SetClocks(Vec<crate::collection::clocks::Tag>),
     Delete(Selector),
     Payload(Selector, PayloadChange),
     UpdateVectors(Vec<(PointId, NamedVectors)>),

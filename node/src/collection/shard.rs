@@ -2,7 +2,9 @@
 //! builds the segment's HNSW graph. Writes are persisted first, then applied in memory, under
 //! one lock, so readers never see a write the disk does not have.
 
+use super::clocks::{self, Clocks, Tag};
 use super::error::CollectionResult;
+use super::oplog::OpLog;
 use super::ops::{PayloadChange, Selector, ShardOp};
 use crate::segment::payload::{delete_key, set_payload};
 use crate::segment::point_id::PointId;
@@ -16,15 +18,17 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Called with every operation the shard applied while a transfer copies it elsewhere; an
-/// error does not fail the local write (the transfer notices and aborts).
-pub type Forward = Arc<dyn Fn(&ShardOp) + Send + Sync>;
+/// Called with every operation the shard applied (and its clock tag) while a transfer copies
+/// it elsewhere; an error does not fail the local write (the transfer notices and aborts).
+pub type Forward = Arc<dyn Fn(&ShardOp, Option<Tag>) + Send + Sync>;
 
 pub struct LocalShard {
     pub id: u32,
     store: ShardStore,
     segment: RwLock<Segment>,
     seq: Mutex<u64>,
+    /// Taken after `seq`, by writers and by transfers while writes are paused.
+    log: Mutex<OpLog>,
     wake: (Mutex<bool>, Condvar),
     forward: Mutex<Option<Forward>>,
 }
@@ -36,22 +40,26 @@ impl std::fmt::Debug for LocalShard {
 }
 
 impl LocalShard {
-    /// Opens (or creates) the shard and loads its points; starts the indexer thread.
+    /// Opens (or creates) the shard and loads its points; starts the indexer thread. The
+    /// operation log keeps writes of `log_budget` bytes in all.
     pub fn open(
         id: u32,
         path: &Path,
         specs: Vec<VectorSpec>,
         params: HnswParams,
+        log_budget: u64,
     ) -> CollectionResult<Arc<LocalShard>> {
         let store = ShardStore::open(path)?;
         let mut segment = Segment::new(specs, params);
         store.for_each(|rec| segment.upsert(rec))?;
         let seq = store.last_seq()?;
+        let log = OpLog::open(&store, seq == 0, log_budget)?;
         let shard = Arc::new(LocalShard {
             id,
             store,
             segment: RwLock::new(segment),
             seq: Mutex::new(seq),
+            log: Mutex::new(log),
             wake: (Mutex::new(true), Condvar::new()),
             forward: Mutex::new(None),
         });
@@ -107,28 +115,47 @@ impl LocalShard {
         *self.forward.lock() = hook;
     }
 
-    /// Persists and applies one operation; returns its operation number.
+    /// Persists and applies one untagged operation; returns its operation number.
     pub fn apply(&self, op: &ShardOp) -> CollectionResult<u64> {
-        self.apply_checked(op, || Ok(()))
+        self.apply_checked(op, None, || Ok(false))
     }
 
-    /// `apply` once `check` passes, both under the write lock.
+    /// `apply` once `check` passes, both under the write lock. `check` answers whether this
+    /// replica is `Active`: only then does a `tag` advance its clocks.
     pub fn apply_checked(
         &self,
         op: &ShardOp,
-        check: impl FnOnce() -> CollectionResult<()>,
+        tag: Option<Tag>,
+        check: impl FnOnce() -> CollectionResult<bool>,
     ) -> CollectionResult<u64> {
         let mut seq = self.seq.lock();
-        check()?;
-        let version = self.apply_locked(&mut seq, op)?;
+        let active = check()?;
+        let version = self.apply_locked(&mut seq, op, tag, active)?;
         let hook = self.forward.lock().clone();
         if let Some(hook) = hook {
-            hook(op);
+            hook(op, tag);
         }
         Ok(version)
     }
 
-    fn apply_locked(&self, seq: &mut u64, op: &ShardOp) -> CollectionResult<u64> {
+    /// The newest write of each clock this replica applied.
+    pub fn clocks(&self) -> Clocks {
+        self.log.lock().clocks().clone()
+    }
+
+    /// Points touched by logged writes that a replica with `other` clocks lacks (sorted), or
+    /// why the log cannot tell. Call it inside `with_writes_paused` to fix the point.
+    pub fn touched_since(&self, other: &Clocks) -> Result<Vec<PointId>, String> {
+        self.log.lock().touched_since(&self.store, other)
+    }
+
+    fn apply_locked(
+        &self,
+        seq: &mut u64,
+        op: &ShardOp,
+        tag: Option<Tag>,
+        active: bool,
+    ) -> CollectionResult<u64> {
         let version = *seq + 1;
         let mut seg = self.segment.write();
         let mut batch = ShardBatch::default();
@@ -154,6 +181,7 @@ impl LocalShard {
             }
             ShardOp::Delete(sel) => deletes = Self::resolve(&seg, sel),
             ShardOp::Clear => deletes = seg.ids(),
+            ShardOp::SetClocks(_) => {}
             ShardOp::Payload(sel, change) => {
                 for id in Self::resolve(&seg, sel) {
                     let Some(mut rec) = seg.get(id) else { continue };
@@ -204,7 +232,25 @@ impl LocalShard {
         for id in &deletes {
             batch.delete(*id);
         }
+        let mut log = self.log.lock();
+        let staged = match (op, tag) {
+            (ShardOp::Clear, _) => Some(log.stage_reset(&mut batch, None)),
+            (ShardOp::SetClocks(list), _) => {
+                Some(log.stage_reset(&mut batch, Some(clocks::from_list(list))))
+            }
+            (_, Some(tag)) => {
+                let ids = puts.iter().map(|r| r.id).chain(deletes.iter().copied());
+                Some(log.stage(&self.store, &mut batch, version, tag, ids.collect(), active)?)
+            }
+            // Not a transfer's copy into a partial replica: a write the log misses.
+            (_, None) if active => log.stage_untagged(&mut batch),
+            (_, None) => None,
+        };
         self.store.write(batch, version)?;
+        if let Some(next) = staged {
+            *log = next;
+        }
+        drop(log);
         let payload_only = matches!(op, ShardOp::Payload(..));
         for r in puts {
             if payload_only {

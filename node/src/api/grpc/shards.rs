@@ -3,7 +3,7 @@
 //! every collection and replica the sender knew.
 
 use crate::cluster::ordering::WriteOrdering;
-use crate::cluster::remote::{STALE_LAYOUT, STALE_LAYOUT_VERSION};
+use crate::cluster::remote::{tag_from_wire, STALE_LAYOUT, STALE_LAYOUT_VERSION};
 use crate::cluster::router::Router;
 use crate::collection::local_read::ReadRequest;
 use crate::collection::ops::ShardOp;
@@ -83,7 +83,8 @@ impl proto::p2p::shards_server::Shards for ShardsService {
         let c = self.collection(&req.collection, req.min_applied).await?;
         let shard = req.shard_id;
         let routed = req.layout_version;
-        let operation_id = blocking(move || c.apply_local(shard, &op, routed)).await?;
+        let tag = req.tag.map(tag_from_wire);
+        let operation_id = blocking(move || c.apply_local(shard, &op, routed, tag)).await?;
         Ok(Response::new(ShardUpdateReply { operation_id }))
     }
 

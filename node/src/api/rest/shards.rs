@@ -162,12 +162,12 @@ async fn restart(
     })
 }
 
-/// The transfer method to run: records are streamed for every method Qdrant names.
+/// The transfer method to run. `wal_delta` falls back to streaming records when the
+/// operation logs cannot tell what the target lacks; `snapshot` streams records.
 fn method_of(name: Option<&str>) -> ApiResult<&'static str> {
     match name {
-        None | Some("stream_records") => Ok("stream_records"),
-        // Both fall back to streaming records, as Qdrant does when a delta is not possible.
-        Some("snapshot") | Some("wal_delta") => Ok("stream_records"),
+        None | Some("stream_records") | Some("snapshot") => Ok("stream_records"),
+        Some("wal_delta") => Ok("wal_delta"),
         Some(other) => Err(ApiError::BadRequest(format!(
             "Bad request: transfer method `{other}` is not supported"
         ))),
