@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod collection;
 pub mod config;
 pub mod consensus;
+pub mod quota;
 pub mod segment;
 pub mod snapshot;
 pub mod storage;

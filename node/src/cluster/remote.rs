@@ -5,6 +5,7 @@ use crate::collection::clocks::Tag;
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::ShardOp;
 use crate::consensus::network;
+use crate::quota::PeerUsage;
 use parking_lot::Mutex;
 use proto::p2p::shards_client::ShardsClient;
 use proto::p2p::{ClockTag, HealthReply, HealthRequest, ShardForward, ShardRead, ShardUpdate};
@@ -253,6 +254,17 @@ impl Remote {
         timeout: Duration,
     ) -> Result<u64, RemoteError> {
         Ok(self.health_reply(peer, uri, false, timeout).await?.applied)
+    }
+
+    /// The peer's resource readings against the quotas (None from an earlier version).
+    pub async fn quota(
+        &self,
+        peer: u64,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<Option<PeerUsage>, RemoteError> {
+        let reply = self.health_reply(peer, uri, false, timeout).await?;
+        Ok(serde_json::from_slice(&reply.quota_json).ok())
     }
 
     /// The peer's consensus status (as its `GET /cluster` shows it).

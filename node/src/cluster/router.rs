@@ -61,6 +61,8 @@ struct Inner {
     order_locks: parking_lot::Mutex<HashMap<(String, u32), OrderLock>>,
     /// Clocks the writes this peer sends to replicas are tagged with.
     clocks: ClockPool,
+    /// Other peers over the resource quota at their last health check.
+    over_quota: parking_lot::Mutex<std::collections::BTreeSet<u64>>,
 }
 
 /// Held while this peer sends one ordered write of a shard to its replicas.
@@ -103,6 +105,7 @@ impl Router {
                 unreachable: Default::default(),
                 order_locks: Default::default(),
                 clocks: ClockPool::default(),
+                over_quota: Default::default(),
             }),
         }
     }
@@ -129,6 +132,24 @@ impl Router {
 
     pub fn set_unreachable(&self, peers: std::collections::BTreeSet<u64>) {
         *self.inner.unreachable.lock() = peers;
+    }
+
+    pub fn set_over_quota(&self, peers: std::collections::BTreeSet<u64>) {
+        *self.inner.over_quota.lock() = peers;
+    }
+
+    /// Why a write that takes memory or disk cannot go to these replicas now, if it cannot:
+    /// this peer measures itself, the others as their last health check said.
+    fn quota_refusal(&self, peers: &[u64]) -> Option<String> {
+        let me = self.local_peer();
+        if peers.contains(&me) {
+            if let Some(why) = self.inner.registry.quota().refusal() {
+                return Some(format!("peer {me}: {why}"));
+            }
+        }
+        let over = self.inner.over_quota.lock();
+        let far: Vec<u64> = peers.iter().filter(|p| over.contains(p)).copied().collect();
+        (!far.is_empty()).then(|| format!("peers {far:?} are over the resource quota"))
     }
 
     /// Peers that missed this peer's last health checks in a row.
@@ -271,6 +292,15 @@ impl Router {
             .filter(|(_, s)| **s != ReplicaState::Dead)
             .map(|(p, s)| (*p, *s))
             .collect();
+        if op.takes_space() {
+            let peers: Vec<u64> = targets.iter().map(|(p, _)| *p).collect();
+            if let Some(why) = self.quota_refusal(&peers) {
+                return Err(CollectionError::Unavailable(format!(
+                    "Service unavailable: writes to shard {shard} of `{}` are refused while {why}; deletes still work",
+                    c.name
+                )));
+            }
+        }
         // Only a clustered write is tagged: its replicas may need a `wal_delta` later.
         let me = self.local_peer();
         let held = self

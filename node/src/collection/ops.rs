@@ -281,6 +281,20 @@ pub enum ShardOp {
     DeleteVectors(Selector, Vec<String>),
 }
 
+impl ShardOp {
+    /// Whether the operation may take memory or disk (refused over the resource quota).
+    pub fn takes_space(&self) -> bool {
+        match self {
+            ShardOp::Upsert(_) | ShardOp::Import(_) | ShardOp::UpdateVectors(_) => true,
+            ShardOp::Payload(_, change) => matches!(
+                change,
+                PayloadChange::Set { .. } | PayloadChange::Overwrite(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// A point operation with the shard keys it is written to (custom sharding).
 #[derive(Clone, Debug)]
 pub struct KeyedOp {

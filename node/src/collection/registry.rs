@@ -7,6 +7,7 @@ use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
 use super::replicas::{Layout, LayoutChange};
 use super::vector_config::VectorNameConfig;
+use crate::quota::{Quota, QuotaConfig};
 use crate::segment::payload_index::FieldType;
 use crate::storage::MetaStore;
 use parking_lot::{Mutex, RwLock};
@@ -36,6 +37,9 @@ pub struct StoredCollection {
 pub struct MetaSnapshot {
     pub collections: BTreeMap<String, StoredCollection>,
     pub aliases: BTreeMap<String, String>,
+    /// Absent in snapshots of earlier versions: the quotas stay as they are.
+    #[serde(default)]
+    pub quotas: Option<QuotaConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +73,7 @@ pub struct Registry {
     aliases: RwLock<BTreeMap<String, String>>,
     /// Serialises metadata changes so concurrent creates of one name cannot both win.
     change: Mutex<()>,
+    quota: Quota,
 }
 
 pub fn validate_name(name: &str) -> CollectionResult<()> {
@@ -116,6 +121,7 @@ impl Registry {
             }
         }
         let aliases = meta.aliases()?.into_iter().collect();
+        let quota = Quota::new(meta.quotas()?.unwrap_or_default(), storage_path);
         Ok(Registry {
             root,
             local_peer,
@@ -123,7 +129,21 @@ impl Registry {
             collections: RwLock::new(collections),
             aliases: RwLock::new(aliases),
             change: Mutex::new(()),
+            quota,
         })
+    }
+
+    /// The cluster-wide resource quotas, and this node's readings against them.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    /// Replaces the quotas (a committed `SetQuotas`); kept across restarts.
+    pub fn set_quotas(&self, config: QuotaConfig) -> CollectionResult<()> {
+        let _guard = self.change.lock();
+        self.meta.put_quotas(&config)?;
+        self.quota.set(config);
+        Ok(())
     }
 
     /// Resolves a collection name or alias.

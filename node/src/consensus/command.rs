@@ -57,6 +57,10 @@ pub enum Command {
         collection: String,
         name: String,
     },
+    /// Replaces the cluster-wide resource quotas.
+    SetQuotas {
+        config: crate::quota::QuotaConfig,
+    },
 }
 
 impl std::fmt::Display for Command {
@@ -79,6 +83,7 @@ impl std::fmt::Display for Command {
             Command::DeleteVector { collection, name } => {
                 write!(f, "delete vector {collection}.{name}")
             }
+            Command::SetQuotas { .. } => write!(f, "set quotas"),
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn apply_command(registry: &Registry, cmd: Command) -> CommandResult {
             config,
         } => registry.create_vector(&collection, &name, &config),
         Command::DeleteVector { collection, name } => registry.delete_vector(&collection, &name),
+        Command::SetQuotas { config } => registry.set_quotas(config).map(|_| true),
     };
     r.map(Value::Bool).map_err(Into::into)
 }

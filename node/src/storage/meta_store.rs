@@ -8,6 +8,7 @@ use std::path::Path;
 const COLLECTION: &str = "collection/";
 const ALIAS: &str = "alias/";
 const PEER_ID: &str = "peer_id";
+const QUOTAS: &str = "quotas";
 
 #[derive(Debug)]
 pub struct MetaStore {
@@ -68,6 +69,16 @@ impl MetaStore {
     }
     pub fn aliases(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.list(ALIAS)
+    }
+
+    pub fn put_quotas<T: Serialize>(&self, q: &T) -> Result<(), StorageError> {
+        self.put(QUOTAS.to_string(), q)
+    }
+    pub fn quotas<T: DeserializeOwned>(&self) -> Result<Option<T>, StorageError> {
+        match self.db.get(QUOTAS)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
     }
 
     /// The peer id of a single node: random on first start, then kept.

@@ -129,6 +129,8 @@ impl proto::p2p::shards_server::Shards for ShardsService {
                 true => serde_json::to_vec(&self.consensus.status()).unwrap_or_default(),
                 false => Vec::new(),
             },
+            quota_json: serde_json::to_vec(&self.router.registry().quota().peer_usage())
+                .unwrap_or_default(),
         }))
     }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod optimizations;
 pub mod points;
 pub mod query;
+pub mod quotas;
 pub mod service;
 pub mod shard_keys;
 pub mod shards;
@@ -61,6 +62,7 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/telemetry", get(telemetry::get))
+        .route("/quotas", get(quotas::get).put(quotas::put))
         .route("/issues", get(issues::get).delete(issues::delete))
         .route("/cluster", get(cluster::status))
         .route("/cluster/peer/{peer_id}", delete(cluster::remove_peer))

@@ -18,6 +18,7 @@ impl Registry {
         MetaSnapshot {
             collections,
             aliases: self.aliases.read().clone(),
+            quotas: Some(self.quota.config()),
         }
     }
 
@@ -40,6 +41,9 @@ impl Registry {
                 self.create_with(name, &want.dir, want.config.clone(), want.layout.clone())?;
             }
             self.sync_one(name, have, want)?;
+        }
+        if let Some(q) = snap.quotas.as_ref().filter(|q| **q != self.quota.config()) {
+            self.set_quotas(q.clone())?;
         }
         let actions = super::alias_diff(&self.aliases.read(), &snap.aliases);
         self.change_aliases(&actions)
