@@ -17,3 +17,4 @@ pub mod remote;
 pub mod restore;
 pub mod router;
 pub mod transfer;
+pub mod write_step;

@@ -2,12 +2,14 @@
 //! active and partial replica in parallel and need `write_consistency_factor` active
 //! acknowledgements; a replica that fails a write is marked `Dead` through consensus. Reads
 //! ask one active replica per shard (the local one first, another one if it fails), or more
-//! when a `consistency` is given, and the partial answers are merged here.
+//! when a `consistency` is given, and the partial answers are merged here. What a write's
+//! answers mean (marks, reply) is decided in `write_step`, without I/O.
 
 use super::clock_pool::ClockPool;
 use super::consistency::Consistency;
 use super::ordering::WriteOrdering;
 use super::remote::{Peer, Remote, RemoteError, Routing};
+use super::write_step;
 use crate::collection::clocks::Tag;
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{KeyedOp, ShardOp};
@@ -315,67 +317,23 @@ impl Router {
             .iter()
             .map(|(peer, _)| self.update_one(c, *peer, shard, op.clone(), version, tag));
         let results = join_all(sends).await;
-        if let Some(h) = held.filter(|_| results.iter().all(Result::is_ok)) {
+        let t = write_step::tally(&targets, &results);
+        if let Some(h) = held.filter(|_| t.clean) {
             self.inner.clocks.give_back(&c.name, shard, h);
         }
-        let mut acks = 0;
-        let mut op_version = 0;
-        let mut errors = Vec::new();
-        let mut rejected = None;
-        // Active replicas that missed the write and are still Active: acknowledging it would
-        // let a later read from them miss an acknowledged write.
-        let mut stale = Vec::new();
-        let mut newer = None;
-        for ((peer, state), r) in targets.iter().zip(results) {
-            match (state, r) {
-                (_, Err(RemoteError::Stale(_, v))) => newer = newer.max(Some(v)),
-                (ReplicaState::Active, Ok(v)) => {
-                    acks += 1;
-                    op_version = op_version.max(v);
-                }
-                (ReplicaState::Active, Err(e)) => {
-                    match &e {
-                        RemoteError::Rejected(_, m) => rejected = Some(m.clone()),
-                        _ => {
-                            if !self.mark_dead(&c.name, shard, *peer, &e.to_string()).await {
-                                stale.push(*peer);
-                            }
-                        }
-                    }
-                    errors.push(e.to_string());
-                }
-                (_, Err(e)) => {
-                    tracing::debug!(collection = %c.name, shard, error = %e, "write to a partial replica failed")
-                }
-                (_, Ok(_)) => {}
+        let mut unmarked = Vec::new();
+        for (peer, why) in &t.to_mark {
+            if !self.mark_dead(&c.name, shard, *peer, why).await {
+                unmarked.push(*peer);
             }
         }
-        let wcf =
-            (c.config().params.write_consistency_factor as usize).clamp(1, replicas.len().max(1));
-        if let Some(v) = newer {
-            return Err(CollectionError::StaleLayout(v));
-        }
-        if acks >= wcf && stale.is_empty() {
-            return Ok(op_version);
-        }
-        if !stale.is_empty() {
-            return Err(CollectionError::Unavailable(format!(
-                "Service unavailable: the write to shard {shard} of `{}` failed on peers {stale:?}, which could not be marked dead; retry",
-                c.name
-            )));
-        }
-        if let (0, Some(m)) = (acks, rejected) {
-            return Err(CollectionError::BadInput(m));
-        }
+        let wcf = c.config().params.write_consistency_factor;
         let active = targets
             .iter()
             .filter(|(_, s)| *s == ReplicaState::Active)
             .count();
-        Err(CollectionError::Unavailable(format!(
-            "Service unavailable: write_consistency_factor {wcf} not reached for shard {shard} of `{}`: {acks} of {active} active replicas acknowledged{}",
-            c.name,
-            if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
-        )))
+        let what = format!("shard {shard} of `{}`", c.name);
+        write_step::reply(&t, &unmarked, wcf, replicas.len(), active, &what)
     }
 
     /// Applies a metadata command: through Raft in cluster mode, directly otherwise.
