@@ -73,6 +73,17 @@ fn a_single_node_refuses_writes_over_its_disk_quota_and_keeps_the_quota() -> Res
         assert_eq!(code, 400, "{bad}: {body}");
     }
 
+    // Telemetry carries the verdict per resource; memory has no limit, so it is null.
+    let (code, tel) = node.http().get("/telemetry")?;
+    assert_eq!(code, 200);
+    let q = &tel["result"]["quota"];
+    assert_eq!(q["config"]["max_disk_usage_percent"], json!(1), "{q}");
+    assert_eq!(
+        q["exceeded"],
+        json!({"disk_usage": true, "resident_memory": null}),
+        "{q}"
+    );
+
     node.restart()?;
     let q = quotas(&node);
     assert_eq!(q["config"]["max_disk_usage_percent"], json!(1), "kept: {q}");

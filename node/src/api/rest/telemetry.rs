@@ -200,5 +200,7 @@ pub async fn get(t: Timer, State(s): State<AppState>, Q(q): Q<TelemetryParams>) 
     }
     out["app"] = app;
     out["collections"] = collections;
+    let quota = s.registry.quota();
+    out["quota"] = json!({"config": quota.config(), "exceeded": quota.exceeded()});
     ok(t, out)
 }
