@@ -38,7 +38,9 @@ pub(super) fn copy(
                 "unexpected reply to a clocks request".into(),
             ))
         }
-        Err(e) => return Err(DeltaError::Failed(e)),
+        // Also a peer of an earlier version, which does not know the request; if the peer is
+        // gone, the stream fails at once too.
+        Err(e) => return Err(DeltaError::Fallback(format!("the target's clocks: {e}"))),
     };
     let own = own.map_err(|why| DeltaError::Fallback(format!("the target's log: {why}")))?;
     let mut ids = shard.with_writes_paused(|sh| {
