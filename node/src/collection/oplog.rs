@@ -11,7 +11,22 @@ const LOG: &[u8] = b"\xfflog";
 const CLOCK: &[u8] = b"\xffclk";
 const BASE: &[u8] = b"\xffbase";
 
-#[derive(Debug, Clone)]
+/// A change of the log staged into a write's batch (`OpLog::commit` once it is written).
+#[derive(Debug)]
+pub enum Staged {
+    /// One more entry; the tag it advances the clocks by (on an active replica); the log's
+    /// size; and the base and size after dropping the oldest entries, when it did.
+    Entry {
+        advance: Option<Tag>,
+        bytes: u64,
+        rebased: Option<(Option<Clocks>, u64)>,
+    },
+    /// The log no longer holds every write.
+    Incomplete,
+    Reset(OpLog),
+}
+
+#[derive(Debug)]
 pub struct OpLog {
     map: Clocks,
     /// Newest ticks of the entries dropped from the log; `None`: the log is not complete
@@ -96,40 +111,47 @@ impl OpLog {
         tag: Tag,
         ids: Vec<PointId>,
         active: bool,
-    ) -> Result<OpLog, StorageError> {
-        let mut next = self.clone();
+    ) -> Result<Staged, StorageError> {
         let entry = Entry {
             tag,
             bytes: batch.size() as u64,
             ids,
         };
-        next.bytes += entry.bytes;
+        let bytes = self.bytes + entry.bytes;
         batch.put_meta(&log_key(seq), &entry.encode());
         if active {
-            clocks::advance(&mut next.map, &tag);
-            let tick = next.map[&(tag.peer, tag.clock)];
+            let tick = self
+                .map
+                .get(&(tag.peer, tag.clock))
+                .map_or(tag.tick, |t| (*t).max(tag.tick));
             batch.put_meta(&clock_key(tag.peer, tag.clock), &tick.to_le_bytes());
         }
-        if next.base.as_ref().is_some_and(|b| b.is_empty()) && self.bytes == 0 {
+        if self.base.as_ref().is_some_and(|b| b.is_empty()) && self.bytes == 0 {
             // A fresh shard's first entry: its (empty) base is stored from now on.
             batch.put_meta(BASE, &[]);
         }
-        if next.bytes > next.budget {
-            next.drop_oldest(store, batch)?;
-        }
-        Ok(next)
+        let rebased = match bytes > self.budget {
+            true => Some(self.drop_oldest(store, batch, bytes)?),
+            false => None,
+        };
+        Ok(Staged::Entry {
+            advance: active.then_some(tag),
+            bytes,
+            rebased,
+        })
     }
 
-    /// Drops the oldest entries until a quarter of the budget is free again.
+    /// Stages dropping the oldest entries until a quarter of the budget is free again;
+    /// returns the base and the log's size after that.
     fn drop_oldest(
-        &mut self,
+        &self,
         store: &ShardStore,
         batch: &mut ShardBatch,
-    ) -> Result<(), StorageError> {
+        mut bytes: u64,
+    ) -> Result<(Option<Clocks>, u64), StorageError> {
         let keep = self.budget / 4 * 3;
-        let mut bytes = self.bytes;
         let mut last = None;
-        let mut base = self.base.take();
+        let mut base = self.base.clone();
         store.scan_meta(LOG, |k, v| {
             if bytes <= keep {
                 return false;
@@ -148,29 +170,24 @@ impl OpLog {
             end.push(0);
             batch.delete_range(LOG, &end);
         }
-        self.base = base;
-        self.bytes = bytes;
-        match &self.base {
+        match &base {
             Some(b) => batch.put_meta(BASE, &clocks::encode_clocks(b)),
             None => batch.delete_meta(BASE),
         }
-        Ok(())
+        Ok((base, bytes))
     }
 
     /// Stages what an untagged write to an `Active` replica means: the log no longer holds
     /// every write (`None` when nothing changes).
-    pub fn stage_untagged(&self, batch: &mut ShardBatch) -> Option<OpLog> {
+    pub fn stage_untagged(&self, batch: &mut ShardBatch) -> Option<Staged> {
         self.base.as_ref()?;
         batch.delete_meta(BASE);
-        Some(OpLog {
-            base: None,
-            ..self.clone()
-        })
+        Some(Staged::Incomplete)
     }
 
     /// Stages a new start: an empty log with clocks `to`, or (`None`) one that is not
     /// complete, for a replica that is about to be refilled from scratch.
-    pub fn stage_reset(&self, batch: &mut ShardBatch, to: Option<Clocks>) -> OpLog {
+    pub fn stage_reset(&self, batch: &mut ShardBatch, to: Option<Clocks>) -> Staged {
         batch.delete_prefix(LOG);
         batch.delete_prefix(CLOCK);
         let map = to.clone().unwrap_or_default();
@@ -181,11 +198,33 @@ impl OpLog {
             Some(b) => batch.put_meta(BASE, &clocks::encode_clocks(b)),
             None => batch.delete_meta(BASE),
         }
-        OpLog {
+        Staged::Reset(OpLog {
             map,
             base: to,
             bytes: 0,
             budget: self.budget,
+        })
+    }
+
+    /// Takes effect once the batch a change was staged into is written.
+    pub fn commit(&mut self, staged: Staged) {
+        match staged {
+            Staged::Entry {
+                advance,
+                bytes,
+                rebased,
+            } => {
+                if let Some(tag) = advance {
+                    clocks::advance(&mut self.map, &tag);
+                }
+                self.bytes = bytes;
+                if let Some((base, bytes)) = rebased {
+                    self.base = base;
+                    self.bytes = bytes;
+                }
+            }
+            Staged::Incomplete => self.base = None,
+            Staged::Reset(log) => *self = log,
         }
     }
 

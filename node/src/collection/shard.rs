@@ -247,8 +247,8 @@ impl LocalShard {
             (_, None) => None,
         };
         self.store.write(batch, version)?;
-        if let Some(next) = staged {
-            *log = next;
+        if let Some(staged) = staged {
+            log.commit(staged);
         }
         drop(log);
         let payload_only = matches!(op, ShardOp::Payload(..));
