@@ -7,9 +7,12 @@
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Points below a limit a resource must fall to before writes pass again, unless set.
 const DEFAULT_MARGIN: u8 = 5;
+/// How long one reading of the resources serves the checks of writes.
+const READING_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaConfig {
@@ -79,6 +82,8 @@ pub struct Quota {
     config: RwLock<QuotaConfig>,
     /// Flags that outlast the reading that set them (memory, disk).
     flags: Mutex<(bool, bool)>,
+    /// The last reading and when it was taken (writes check it, not the files, each time).
+    last: Mutex<Option<(Instant, Usage)>>,
     storage: PathBuf,
 }
 
@@ -96,6 +101,7 @@ impl Quota {
         Quota {
             config: RwLock::new(config),
             flags: Mutex::new((false, false)),
+            last: Mutex::new(None),
             storage: storage.to_path_buf(),
         }
     }
@@ -107,22 +113,35 @@ impl Quota {
     pub fn set(&self, config: QuotaConfig) {
         *self.config.write() = config;
         *self.flags.lock() = (false, false);
+        *self.last.lock() = None;
     }
 
+    /// A fresh reading of the resources.
     pub fn usage(&self) -> Usage {
-        Usage {
+        let u = Usage {
             resident_memory_percent: memory_percent(),
             disk_usage_percent: disk_percent(&self.storage),
-        }
+        };
+        *self.last.lock() = Some((Instant::now(), u));
+        u
     }
 
-    /// Reads the resources and updates the flags.
+    /// The last reading if it is recent enough, else a fresh one.
+    fn reading(&self) -> Usage {
+        match *self.last.lock() {
+            Some((at, u)) if at.elapsed() < READING_TTL => return u,
+            _ => {}
+        }
+        self.usage()
+    }
+
+    /// Checks a recent reading against the limits and updates the flags.
     pub fn exceeded(&self) -> Exceeded {
         let c = self.config();
         if !c.enabled {
             return Exceeded::default();
         }
-        let u = self.usage();
+        let u = self.reading();
         let margin = c.release_margin_percent.unwrap_or(DEFAULT_MARGIN);
         let mut flags = self.flags.lock();
         let mut out = Exceeded::default();
@@ -140,7 +159,7 @@ impl Quota {
     }
 
     pub fn peer_usage(&self) -> PeerUsage {
-        let u = self.usage();
+        let u = self.reading();
         PeerUsage {
             exceeded: self.exceeded().any(),
             resident_memory_percent: u.resident_memory_percent,
