@@ -94,7 +94,9 @@ fn collection_kind(e: &CollectionError) -> (ErrorKind, String) {
         C::WrongInput(_) => (K::BadRequest, e.to_string()),
         C::Unsupported(m) => (K::BadRequest, format!("Bad request: {m}")),
         C::Unavailable(m) => (K::Unavailable, m.clone()),
-        C::StaleLayout(_) => (K::Unavailable, format!("Service unavailable: {e}; retry")),
+        C::StaleLayout(_) | C::Rerouted => {
+            (K::Unavailable, format!("Service unavailable: {e}; retry"))
+        }
         C::Storage(_) | C::Task(_) => (K::Internal, format!("Service internal error: {e}")),
     }
 }

@@ -45,7 +45,7 @@ pub(super) fn copy(
     let own = own.map_err(|why| DeltaError::Fallback(format!("the target's log: {why}")))?;
     let mut ids = shard.with_writes_paused(|sh| {
         let ids = sh.touched_since(&theirs).map_err(DeltaError::Fallback)?;
-        sh.set_forward(Some(s.hook()));
+        sh.set_forward(&super::transfer::name(&s.t), Some(s.hook()));
         Ok(ids)
     })?;
     ids.extend(own);

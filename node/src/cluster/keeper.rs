@@ -88,6 +88,7 @@ async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>) {
                 shard_id: t.shard_id,
                 from: t.from,
                 to: t.to,
+                to_shard_id: t.to_shard_id,
                 success: false,
             };
             if let Err(e) = transfer::commit(router, &c.name, change).await {
@@ -174,6 +175,8 @@ fn recovery(shard: u32, from: u64, to: u64) -> Transfer {
         // Only what the replica missed, if the logs still tell; else every point.
         method: "wal_delta".into(),
         recovery: true,
+        to_shard_id: None,
+        done: false,
     }
 }
 

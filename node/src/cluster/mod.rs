@@ -14,6 +14,7 @@ pub mod query;
 pub mod reads;
 pub mod recommend;
 pub mod remote;
+pub mod reshard;
 pub mod restore;
 pub mod router;
 pub mod transfer;

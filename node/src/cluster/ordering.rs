@@ -70,6 +70,7 @@ impl Router {
     /// Writes one shard's part under `ordering`: directly under `weak`, else through the
     /// shard's ordering leader (this peer, one write at a time, or forwarded to it).
     /// `forwarded`: the write came from another peer that took this one for the leader.
+    /// `epoch`: the routing epoch the write was split under (`Rerouted` once it changed).
     pub async fn write_part(
         &self,
         c: &Arc<Collection>,
@@ -77,6 +78,7 @@ impl Router {
         op: Arc<ShardOp>,
         ordering: WriteOrdering,
         forwarded: bool,
+        epoch: u64,
     ) -> CollectionResult<u64> {
         let unavailable = |why: String| {
             CollectionError::Unavailable(format!(
@@ -86,14 +88,17 @@ impl Router {
         };
         for _ in 0..WRITE_ATTEMPTS {
             let layout = c.layout();
+            if layout.epoch != epoch {
+                return Err(CollectionError::Rerouted);
+            }
             let replicas = layout.replicas.get(&shard).cloned().unwrap_or_default();
             let Some(lead) = leader(ordering, &replicas).map_err(unavailable)? else {
-                return self.write_shard_retry(c, shard, op).await;
+                return self.write_shard_retry(c, shard, op, epoch).await;
             };
             if lead == self.local_peer() {
                 let lock = self.order_lock(&c.name, shard);
                 let _turn = lock.lock().await;
-                return self.write_shard_retry(c, shard, op).await;
+                return self.write_shard_retry(c, shard, op, epoch).await;
             }
             if forwarded {
                 // The sender routed with another layout: it waits for this one and retries.

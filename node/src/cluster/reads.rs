@@ -67,10 +67,11 @@ fn resolve<T>(
         let group = groups
             .entry(copy.1.clone())
             .or_insert_with(|| match &copy.1 {
-                Some(k) => layout.shards_of_key(k),
-                None => (0..c.shard_number()).collect(),
+                Some(k) => layout.group(Some(k)),
+                None => layout.group(None),
             });
-        let active = Collection::route(copy.0, group)
+        let active = layout
+            .route(copy.0, group)
             .map_or(0, |s| layout.peers_in(s, ReplicaState::Active).len());
         let need = consistency.needed(consistency.replicas(active));
         if seen[&copy] >= need {
@@ -344,9 +345,10 @@ impl Router {
         scope: &ReadScope,
     ) -> CollectionResult<Vec<Record>> {
         let groups = c.key_groups(scope.shard_key.as_ref(), false)?;
+        let layout = c.layout();
         let mut by_shard: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
         for id in ids {
-            for s in groups.iter().filter_map(|g| Collection::route(*id, g)) {
+            for s in groups.iter().filter_map(|g| layout.route(*id, g)) {
                 let list = by_shard.entry(s).or_default();
                 if !list.contains(id) {
                     list.push(*id);

@@ -13,7 +13,7 @@ use super::write_step;
 use crate::collection::clocks::Tag;
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{KeyedOp, ShardOp};
-use crate::collection::replicas::{LayoutChange, ReplicaState};
+use crate::collection::replicas::{LayoutChange, ReplicaState, TransferKey};
 use crate::collection::{Collection, CollectionError, CollectionResult, Registry};
 use crate::consensus::state_machine::apply_command;
 use crate::consensus::{Command, Consensus, Proposal};
@@ -54,11 +54,11 @@ struct Inner {
     /// Rotates the choice among remote replicas so reads spread over them.
     turn: AtomicUsize,
     /// Transfers this peer runs as source: (collection, shard) -> (points sent, total).
-    progress: parking_lot::Mutex<HashMap<(String, u32), (usize, usize)>>,
+    progress: parking_lot::Mutex<HashMap<TransferKey, (usize, usize)>>,
     /// Peers this peer's health checks see down (for operators: `GET /cluster/unreachable`).
     unreachable: parking_lot::Mutex<std::collections::BTreeSet<u64>>,
-    /// Transfers running on this peer, by (collection, shard).
-    running: parking_lot::Mutex<std::collections::HashSet<(String, u32)>>,
+    /// Transfers running on this peer.
+    running: parking_lot::Mutex<std::collections::HashSet<TransferKey>>,
     /// One write at a time per shard this peer orders (medium and strong ordering).
     order_locks: parking_lot::Mutex<HashMap<(String, u32), OrderLock>>,
     /// Clocks the writes this peer sends to replicas are tagged with.
@@ -124,11 +124,11 @@ impl Router {
         &self.inner.remote
     }
 
-    pub fn progress(&self) -> parking_lot::MutexGuard<'_, HashMap<(String, u32), (usize, usize)>> {
+    pub fn progress(&self) -> parking_lot::MutexGuard<'_, HashMap<TransferKey, (usize, usize)>> {
         self.inner.progress.lock()
     }
 
-    pub fn running(&self) -> parking_lot::MutexGuard<'_, std::collections::HashSet<(String, u32)>> {
+    pub fn running(&self) -> parking_lot::MutexGuard<'_, std::collections::HashSet<TransferKey>> {
         self.inner.running.lock()
     }
 
@@ -194,17 +194,47 @@ impl Router {
             .iter()
             .map(|o| c.write_groups(o.shard_key.as_ref()))
             .collect::<CollectionResult<Vec<_>>>()?;
+        drop(groups);
         let mut last = 0;
-        for (o, groups) in ops.into_iter().zip(groups) {
-            let parts = c.split(o.op, &groups);
-            let writes = parts
-                .into_iter()
-                .map(|(shard, op)| self.write_part(c, shard, Arc::new(op), ordering, false));
-            for r in join_all(writes).await {
-                last = last.max(r?);
-            }
+        for o in ops {
+            last = last.max(self.write_routed(c, o, ordering).await?);
         }
         Ok(last)
+    }
+
+    /// Splits one operation over its shards and writes the parts; a part whose routing
+    /// changed under it (a resharding switched) is split again with the new layout.
+    async fn write_routed(
+        &self,
+        c: &Arc<Collection>,
+        o: KeyedOp,
+        ordering: WriteOrdering,
+    ) -> CollectionResult<u64> {
+        let (mut todo, mut last) = (vec![o.op], 0);
+        for _ in 0..WRITE_ATTEMPTS {
+            // The epoch first: groups computed after it are at least as new.
+            let epoch = c.layout().epoch;
+            let groups = c.write_groups(o.shard_key.as_ref())?;
+            let parts: Vec<(u32, ShardOp)> =
+                todo.drain(..).flat_map(|op| c.split(op, &groups)).collect();
+            let writes = parts.iter().map(|(shard, op)| {
+                self.write_part(c, *shard, Arc::new(op.clone()), ordering, false, epoch)
+            });
+            for (r, (_, op)) in join_all(writes).await.into_iter().zip(parts) {
+                match r {
+                    Ok(v) => last = last.max(v),
+                    Err(CollectionError::Rerouted) => todo.push(op),
+                    Err(e) => return Err(e),
+                }
+            }
+            if todo.is_empty() {
+                return Ok(last);
+            }
+        }
+        Err(CollectionError::Unavailable(format!(
+            "Service unavailable: `{}` kept being resharded during the write; retry",
+            c.name
+        )))
     }
 
     async fn update_one(
@@ -251,11 +281,12 @@ impl Router {
         c: &Arc<Collection>,
         shard: u32,
         op: Arc<ShardOp>,
+        epoch: u64,
     ) -> CollectionResult<u64> {
         let mut changed_once = false;
         for _ in 0..WRITE_ATTEMPTS {
             let before = c.layout().replicas.get(&shard).cloned();
-            match self.write_shard(c, shard, op.clone()).await {
+            match self.write_shard(c, shard, op.clone(), epoch).await {
                 Err(CollectionError::StaleLayout(v)) => self.wait_layout(c, v).await,
                 Err(CollectionError::Unavailable(m))
                     if !changed_once && c.layout().replicas.get(&shard) != before.as_ref() =>
@@ -285,8 +316,12 @@ impl Router {
         c: &Arc<Collection>,
         shard: u32,
         op: Arc<ShardOp>,
+        epoch: u64,
     ) -> CollectionResult<u64> {
         let layout = c.layout();
+        if layout.epoch != epoch {
+            return Err(CollectionError::Rerouted);
+        }
         let replicas = layout.replicas.get(&shard).cloned().unwrap_or_default();
         let version = layout.version;
         let targets: Vec<(u64, ReplicaState)> = replicas

@@ -7,11 +7,13 @@
 
 use super::delta;
 use super::remote::{Peer, Remote, Routing};
+use super::reshard;
 use super::router::{Router, LAYOUT_TIMEOUT};
 use crate::collection::clocks::{self, Tag};
 use crate::collection::local_read::{ReadReply, ReadRequest};
 use crate::collection::ops::{NewPoint, ShardOp};
 use crate::collection::replicas::{LayoutChange, Transfer};
+use crate::collection::resharding::Slot;
 use crate::collection::shard::{Forward, LocalShard};
 use crate::collection::Collection;
 use crate::segment::point_id::PointId;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Points per batch sent to the target.
-const BATCH: usize = 512;
+pub(super) const BATCH: usize = 512;
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the target to finish indexing before the switch.
 const INDEX_WAIT: Duration = Duration::from_secs(600);
@@ -30,18 +32,24 @@ const INDEX_WAIT: Duration = Duration::from_secs(600);
 pub fn start_mine(router: &Router, c: &Arc<Collection>) {
     let me = router.local_peer();
     for t in c.layout().transfers.into_iter().filter(|t| t.from == me) {
-        let key = (c.name.clone(), t.shard_id);
+        let key = t.key(&c.name);
         if !router.running().insert(key.clone()) {
             continue;
         }
         let (router, c) = (router.clone(), c.clone());
         tokio::spawn(async move {
-            if let Err(e) = run(router.clone(), c, t).await {
+            let result = match t.done {
+                // Copied by this peer before it restarted: writes since were not forwarded.
+                true => reshard::abort_after_restart(&router, &c).await,
+                false => run(router.clone(), c, t).await.map(|_| ()),
+            };
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "shard transfer failed");
             }
             router.running().remove(&key);
         });
     }
+    reshard::clean_up_mine(router, c);
 }
 
 /// Copies the shard to the target and commits the outcome; returns what it copied.
@@ -54,27 +62,33 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<Copi
         .map_err(|e| e.to_string())
         .and_then(|r| r);
     let success = copied.is_ok();
+    let key = t.key(&c.name);
     if still_listed(&c, &t).is_err() {
         // Aborted meanwhile (abort_transfer, or the leader saw a peer die): nothing to commit.
-        stop_forwarding(&c, t.shard_id).await;
-        router.progress().remove(&(c.name.clone(), t.shard_id));
+        stop_forwarding(&c, &t).await;
+        router.progress().remove(&key);
         return Err("transfer aborted".into());
     }
     let change = LayoutChange::FinishTransfer {
         shard_id: t.shard_id,
         from: t.from,
         to: t.to,
+        to_shard_id: t.to_shard_id,
         success,
     };
-    let finish = commit(&router, &c.name, change).await;
+    let finish = match t.to_shard_id {
+        // A resharding transfer forwards until all of them are done and routing switched.
+        Some(_) => reshard::finish(&router, &c, &t, change).await,
+        None => commit(&router, &c.name, change).await,
+    };
     // Forward until this peer applied the end too: a write routed with the older layout
     // is then either forwarded here or refused as stale (checked under the same lock).
     let deadline = Instant::now() + LAYOUT_TIMEOUT;
     while still_listed(&c, &t).is_ok() && finish.is_ok() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    stop_forwarding(&c, t.shard_id).await;
-    router.progress().remove(&(c.name.clone(), t.shard_id));
+    stop_forwarding(&c, &t).await;
+    router.progress().remove(&key);
     let done = copied?;
     finish?;
     tracing::info!(
@@ -87,14 +101,19 @@ pub async fn run(router: Router, c: Arc<Collection>, t: Transfer) -> Result<Copi
 
 /// Removes the forward hook, on the blocking pool: taking the shard's write lock may wait
 /// for a write that is itself waiting on the network, which needs the async workers free.
-async fn stop_forwarding(c: &Arc<Collection>, shard: u32) {
-    let c = c.clone();
+async fn stop_forwarding(c: &Arc<Collection>, t: &Transfer) {
+    let (c, t) = (c.clone(), t.clone());
     let _ = tokio::task::spawn_blocking(move || {
-        if let Ok(s) = c.local_shard(shard) {
-            s.with_writes_paused(|s| s.set_forward(None));
+        if let Ok(s) = c.local_shard(t.shard_id) {
+            s.with_writes_paused(|s| s.set_forward(&name(&t), None));
         }
     })
     .await;
+}
+
+/// The name of a transfer's forward hook on its source shard.
+pub(super) fn name(t: &Transfer) -> String {
+    format!("{}->{}/{:?}", t.shard_id, t.to, t.to_shard_id)
 }
 
 /// Commits a layout change through consensus.
@@ -114,7 +133,9 @@ pub(super) struct Sender {
     router: Router,
     uri: String,
     collection: String,
-    t: Transfer,
+    pub(super) t: Transfer,
+    /// A resharding transfer sends only the points of this slot.
+    pub(super) slot: Option<Slot>,
     failed: AtomicBool,
     bytes: AtomicU64,
 }
@@ -126,9 +147,15 @@ impl Sender {
             uri: router.uri(t.to).map_err(|e| e.to_string())?,
             collection: c.name.clone(),
             t: t.clone(),
+            slot: c.layout().sends(t),
             failed: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
         }))
+    }
+
+    /// The shard the target writes into.
+    fn target_shard(&self) -> u32 {
+        self.t.to_shard_id.unwrap_or(self.t.shard_id)
     }
 
     fn peer(&self) -> Peer<'_> {
@@ -145,7 +172,7 @@ impl Sender {
             layout_version: None,
             tag,
         };
-        let shard = self.t.shard_id;
+        let shard = self.target_shard();
         let msg = Remote::shard_update(self.t.to, &self.collection, shard, op, at)
             .map_err(|e| e.to_string())?;
         self.bytes
@@ -160,7 +187,7 @@ impl Sender {
 
     /// Runs a read on the target's replica.
     pub(super) fn read(&self, req: &ReadRequest) -> Result<ReadReply, String> {
-        let shards = [self.t.shard_id];
+        let shards = [self.target_shard()];
         let ask = self.router.remote().read(
             self.peer(),
             &self.collection,
@@ -180,7 +207,15 @@ impl Sender {
             if me.failed.load(Ordering::Relaxed) {
                 return;
             }
-            if let Err(e) = me.send(op, tag) {
+            // Resharding: only the moving points, untagged (the clocks are another shard's).
+            let (op, tag) = match me.slot {
+                None => (std::borrow::Cow::Borrowed(op), tag),
+                Some(slot) => match op.restricted(slot) {
+                    Some(op) => (std::borrow::Cow::Owned(op), None),
+                    None => return,
+                },
+            };
+            if let Err(e) = me.send(&op, tag) {
                 tracing::warn!(error = %e, "forwarding a write to the transfer target failed");
                 me.failed.store(true, Ordering::Relaxed);
             }
@@ -196,7 +231,7 @@ impl Sender {
     }
 
     pub(super) fn progress(&self, done: usize, total: usize) {
-        let key = (self.collection.clone(), self.t.shard_id);
+        let key = self.t.key(&self.collection);
         self.router.progress().insert(key, (done, total.max(done)));
     }
 
@@ -230,18 +265,26 @@ fn wait_indexed(s: &Sender, c: &Collection) -> Result<(), String> {
 }
 
 /// Fails once the transfer is no longer in the collection's layout (it was aborted).
-fn still_listed(c: &Collection, t: &Transfer) -> Result<(), String> {
-    match c.layout().transfer_of(t.shard_id) {
-        Some(x) if x.from == t.from && x.to == t.to => Ok(()),
-        _ => Err("transfer aborted".into()),
+pub(super) fn still_listed(c: &Collection, t: &Transfer) -> Result<(), String> {
+    match c.layout().transfers.iter().any(|x| x.same(t)) {
+        true => Ok(()),
+        false => Err("transfer aborted".into()),
     }
 }
 
-fn batch(shard: &LocalShard, from: Option<PointId>) -> (Vec<NewPoint>, Option<PointId>) {
+/// The next points from `from` in id order (of `slot` only, when given), and where the
+/// batch after starts.
+pub(super) fn batch(
+    shard: &LocalShard,
+    from: Option<PointId>,
+    slot: Option<Slot>,
+) -> (Vec<NewPoint>, Option<PointId>) {
     let seg = shard.segment();
     let offsets = seg.scroll(from, BATCH + 1, None);
-    let mut points: Vec<NewPoint> = offsets
+    let next = (offsets.len() > BATCH).then(|| seg.id_of(offsets[BATCH]));
+    let points: Vec<NewPoint> = offsets[..offsets.len().min(BATCH)]
         .iter()
+        .filter(|&&o| slot.is_none_or(|s| s.holds(seg.id_of(o))))
         .map(|&o| {
             let r = seg.record(o);
             NewPoint {
@@ -251,9 +294,6 @@ fn batch(shard: &LocalShard, from: Option<PointId>) -> (Vec<NewPoint>, Option<Po
             }
         })
         .collect();
-    let next = (points.len() > BATCH)
-        .then(|| points.pop().map(|p| p.id))
-        .flatten();
     (points, next)
 }
 
@@ -285,9 +325,12 @@ fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<Copied, String>
     }
     let points = match points {
         Some(n) => n,
+        None if t.to_shard_id.is_some() => reshard::copy(&sender, c, &shard)?,
         None => stream(&sender, c, &shard)?,
     };
-    sender.finish(&shard);
+    if t.to_shard_id.is_none() {
+        sender.finish(&shard);
+    }
     wait_indexed(&sender, c)?;
     Ok(Copied {
         points,
@@ -301,7 +344,7 @@ fn stream(s: &Arc<Sender>, c: &Collection, shard: &LocalShard) -> Result<usize, 
     let total = shard.segment().len();
     shard.with_writes_paused(|sh| {
         s.send(&ShardOp::Clear, None)?;
-        sh.set_forward(Some(s.hook()));
+        sh.set_forward(&name(&s.t), Some(s.hook()));
         Ok::<(), String>(())
     })?;
     let mut from = None;
@@ -309,7 +352,7 @@ fn stream(s: &Arc<Sender>, c: &Collection, shard: &LocalShard) -> Result<usize, 
     loop {
         s.check(c)?;
         let next = shard.with_writes_paused(|sh| {
-            let (points, next) = batch(sh, from);
+            let (points, next) = batch(sh, from, None);
             let n = points.len();
             if n > 0 {
                 s.send(&ShardOp::Import(points), None)?;

@@ -28,6 +28,9 @@ pub enum CollectionError {
     /// A write was routed with an older layout than this peer's (its version here).
     #[error("the write was routed with an outdated shard layout (now version {0})")]
     StaleLayout(u64),
+    /// The shards points route to changed (resharding) after a write was split.
+    #[error("the collection was resharded while the write was routed")]
+    Rerouted,
 }
 
 impl CollectionError {

@@ -48,7 +48,10 @@ impl Collection {
         local_peer: u64,
     ) -> CollectionResult<Collection> {
         let layout = if layout.replicas.is_empty() && !config.params.custom_sharding() {
-            Layout::single(local_peer, config.params.shard_number)
+            Layout {
+                hash: crate::collection::resharding::legacy_hash(),
+                ..Layout::single(local_peer, config.params.shard_number)
+            }
         } else {
             layout
         };
@@ -104,8 +107,13 @@ impl Collection {
         Ok(())
     }
 
+    /// The config, with the shard number the layout has now (resharding changes it).
     pub fn config(&self) -> CollectionConfig {
-        self.config.read().clone()
+        let mut c = self.config.read().clone();
+        if !c.params.custom_sharding() {
+            c.params.shard_number = self.shard_number();
+        }
+        c
     }
 
     pub fn payload_schema(&self) -> BTreeMap<String, FieldType> {
@@ -184,7 +192,11 @@ impl Collection {
     }
 
     pub fn shard_number(&self) -> u32 {
-        self.config.read().params.shard_number
+        let n = self.layout.read().group(None).len() as u32;
+        if n == 0 {
+            return self.config.read().params.shard_number;
+        }
+        n
     }
 
     pub fn custom_sharding(&self) -> bool {
@@ -203,12 +215,13 @@ impl Collection {
     /// Splits an operation into one operation per shard that it touches: each point goes
     /// to one shard of every group (`write_groups`), a filter to all their shards.
     pub fn split(&self, op: ShardOp, groups: &[Vec<u32>]) -> Vec<(u32, ShardOp)> {
+        let layout = self.layout.read();
         if let [group] = groups {
-            return split_in(op, group);
+            return split_in(&layout, op, group);
         }
         let mut out: BTreeMap<u32, ShardOp> = BTreeMap::new();
         for g in groups {
-            out.extend(split_in(op.clone(), g));
+            out.extend(split_in(&layout, op.clone(), g));
         }
         out.into_iter().collect()
     }
@@ -240,8 +253,13 @@ impl Collection {
     pub fn points_count(&self) -> usize {
         self.local_shards()
             .iter()
-            .map(|s| s.segment().count(None))
+            .map(|s| s.segment().count(self.shard_filter(s.id, None).as_deref()))
             .sum()
+    }
+
+    /// Points of local `shard` that reads must not see (a resharding moves them).
+    pub fn hidden(&self, shard: u32) -> Option<super::resharding::Slot> {
+        self.layout.read().hidden(shard)
     }
 
     pub fn indexed_vectors(&self) -> usize {
@@ -323,11 +341,11 @@ impl Collection {
 
 /// One group's share of an operation: points by the hash of their id over the group's
 /// shards, a filter or `clear` to each of them.
-fn split_in(op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
+fn split_in(layout: &Layout, op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
     let by_id = |ids: Vec<PointId>| -> BTreeMap<u32, Vec<PointId>> {
         let mut m: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
         for id in ids {
-            if let Some(s) = Collection::route(id, group) {
+            if let Some(s) = layout.route(id, group) {
                 m.entry(s).or_default().push(id);
             }
         }
@@ -347,9 +365,12 @@ fn split_in(op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
         }
     };
     match op {
-        ShardOp::Upsert(points) => grouped(points, group, |p| p.id, ShardOp::Upsert),
-        ShardOp::Import(points) => grouped(points, group, |p| p.id, ShardOp::Import),
-        ShardOp::UpdateVectors(list) => grouped(list, group, |p| p.0, ShardOp::UpdateVectors),
+        ShardOp::Upsert(points) => grouped(layout, points, group, |p| p.id, ShardOp::Upsert),
+        ShardOp::Import(points) => grouped(layout, points, group, |p| p.id, ShardOp::Import),
+        ShardOp::UpdateVectors(list) => {
+            grouped(layout, list, group, |p| p.0, ShardOp::UpdateVectors)
+        }
+        ShardOp::DropSlot(slot) => every(&|| ShardOp::DropSlot(slot)),
         ShardOp::Clear => every(&|| ShardOp::Clear),
         ShardOp::SetClocks(list) => every(&|| ShardOp::SetClocks(list.clone())),
         ShardOp::Delete(sel) => by_sel(sel, &ShardOp::Delete),
@@ -362,6 +383,7 @@ fn split_in(op: ShardOp, group: &[u32]) -> Vec<(u32, ShardOp)> {
 
 /// Items by the shard of `group` their id routes to.
 fn grouped<T>(
+    layout: &Layout,
     items: Vec<T>,
     group: &[u32],
     id: impl Fn(&T) -> PointId,
@@ -369,7 +391,7 @@ fn grouped<T>(
 ) -> Vec<(u32, ShardOp)> {
     let mut m: BTreeMap<u32, Vec<T>> = BTreeMap::new();
     for item in items {
-        if let Some(s) = Collection::route(id(&item), group) {
+        if let Some(s) = layout.route(id(&item), group) {
             m.entry(s).or_default().push(item);
         }
     }

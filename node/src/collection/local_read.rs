@@ -13,7 +13,7 @@ use super::shard_key::ShardKey;
 use crate::segment::distance::Distance;
 use crate::segment::examples::Examples;
 use crate::segment::facet::{add_counts, FacetValue};
-use crate::segment::filter::Filter;
+use crate::segment::filter::{Condition, Filter};
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
 use crate::segment::record::{VectorData, VectorOutput, WithPayload, WithVector};
@@ -21,6 +21,7 @@ use crate::segment::vectors::{QueryVector, VectorSpec};
 use crate::segment::SearchRequest;
 use crate::segment::Segment;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -173,10 +174,11 @@ impl Collection {
         for shard in self.pick(shards)? {
             let out = self.out(&shard, &s.with_payload, &s.with_vector);
             let seg = shard.segment();
+            let filter = self.shard_filter(shard.id, s.filter.as_ref());
             let req = SearchRequest {
                 vector_name: &s.using,
                 vector: &q,
-                filter: s.filter.as_ref(),
+                filter: filter.as_deref(),
                 top: top.min(seg.len()),
                 ef: s.ef,
                 exact: s.exact,
@@ -205,9 +207,10 @@ impl Collection {
         for shard in self.pick(shards)? {
             let out = self.out(&shard, &r.with_payload, &r.with_vector);
             let seg = shard.segment();
+            let filter = self.shard_filter(shard.id, r.filter.as_ref());
             let offsets = match &r.order_by {
-                None => seg.scroll(r.from, r.limit, r.filter.as_ref()),
-                Some(ob) => ordered(&seg, ob, r.limit, r.filter.as_ref()),
+                None => seg.scroll(r.from, r.limit, filter.as_deref()),
+                Some(ob) => ordered(&seg, ob, r.limit, filter.as_deref()),
             };
             for o in offsets {
                 let mut rec = out.record(&seg, o);
@@ -231,7 +234,10 @@ impl Collection {
         Ok(self
             .pick(shards)?
             .iter()
-            .map(|s| s.segment().count(filter))
+            .map(|s| {
+                s.segment()
+                    .count(self.shard_filter(s.id, filter).as_deref())
+            })
             .sum())
     }
 
@@ -247,7 +253,11 @@ impl Collection {
         for shard in self.pick(shards)? {
             let out = self.out(&shard, wp, wv);
             let seg = shard.segment();
-            for &id in ids {
+            let hidden = self.hidden(shard.id);
+            for &id in ids
+                .iter()
+                .filter(|id| !hidden.is_some_and(|h| h.holds(**id)))
+            {
                 if let Some(o) = seg.offset_of(id) {
                     found.push(out.record(&seg, o));
                 }
@@ -377,9 +387,10 @@ impl Collection {
             ReadRequest::Facet { key, kind, filter } => {
                 let mut counts: HashMap<FacetValue, usize> = HashMap::new();
                 for shard in self.pick(shards)? {
+                    let filter = self.shard_filter(shard.id, filter.as_ref());
                     add_counts(
                         &mut counts,
-                        shard.segment().facet(key, *kind, filter.as_ref()),
+                        shard.segment().facet(key, *kind, filter.as_deref()),
                     );
                 }
                 ReadReply::Facets(counts.into_iter().collect())
@@ -396,9 +407,10 @@ impl Collection {
             } => {
                 let (mut points, mut df) = (0, vec![0; indices.len()]);
                 for shard in self.pick(shards)? {
+                    let corpus = self.shard_filter(shard.id, corpus.as_ref());
                     let (n, d) = shard
                         .segment()
-                        .sparse_stats(using, indices, corpus.as_ref());
+                        .sparse_stats(using, indices, corpus.as_deref());
                     points += n;
                     df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
                 }
@@ -411,6 +423,23 @@ impl Collection {
                     .sum(),
             ),
         })
+    }
+
+    /// The filter a read of local `shard` runs with: the request's, and without the points
+    /// a resharding hides there.
+    pub(crate) fn shard_filter<'a>(
+        &self,
+        shard: u32,
+        filter: Option<&'a Filter>,
+    ) -> Option<Cow<'a, Filter>> {
+        let Some(slot) = self.hidden(shard) else {
+            return filter.map(Cow::Borrowed);
+        };
+        let mut f = filter.cloned().unwrap_or_default();
+        f.must_not
+            .get_or_insert_with(Vec::new)
+            .push(Condition::InSlot(slot));
+        Some(Cow::Owned(f))
     }
 
     fn check_active(&self, shards: &[u32]) -> CollectionResult<()> {

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod query;
 pub mod registry;
 pub mod replicas;
+pub mod resharding;
 pub mod sample;
 pub mod shard;
 pub mod shard_key;

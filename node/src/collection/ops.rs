@@ -2,6 +2,7 @@
 //! collection's vectors and turned into per-shard operations.
 
 use super::error::{CollectionError, CollectionResult};
+use super::resharding::Slot;
 use super::shard_key::ShardKeySelector;
 use crate::segment::filter::Filter;
 use crate::segment::payload::Payload;
@@ -279,9 +280,46 @@ pub enum ShardOp {
     Payload(Selector, PayloadChange),
     UpdateVectors(Vec<(PointId, NamedVectors)>),
     DeleteVectors(Selector, Vec<String>),
+    /// Deletes the points of a hash slot: those a resharding moved to another shard.
+    DropSlot(Slot),
 }
 
 impl ShardOp {
+    /// The part of the operation that touches points of `slot` (None: nothing): what a
+    /// resharding transfer forwards. Filters pass whole; the target only holds its points.
+    pub fn restricted(&self, slot: Slot) -> Option<ShardOp> {
+        let keep = |ids: &[PointId]| -> Option<Vec<PointId>> {
+            let v: Vec<PointId> = ids.iter().copied().filter(|id| slot.holds(*id)).collect();
+            (!v.is_empty()).then_some(v)
+        };
+        let sel = |sel: &Selector| match sel {
+            Selector::Ids(ids) => keep(ids).map(Selector::Ids),
+            Selector::Filter(f) => Some(Selector::Filter(f.clone())),
+        };
+        let points = |p: &[NewPoint]| -> Option<Vec<NewPoint>> {
+            let v: Vec<NewPoint> = p.iter().filter(|p| slot.holds(p.id)).cloned().collect();
+            (!v.is_empty()).then_some(v)
+        };
+        match self {
+            ShardOp::Upsert(p) => points(p).map(ShardOp::Upsert),
+            ShardOp::Import(p) => points(p).map(ShardOp::Import),
+            ShardOp::UpdateVectors(list) => {
+                let v: Vec<_> = list
+                    .iter()
+                    .filter(|(id, _)| slot.holds(*id))
+                    .cloned()
+                    .collect();
+                (!v.is_empty()).then_some(ShardOp::UpdateVectors(v))
+            }
+            ShardOp::Delete(s) => sel(s).map(ShardOp::Delete),
+            ShardOp::Payload(s, change) => sel(s).map(|s| ShardOp::Payload(s, change.clone())),
+            ShardOp::DeleteVectors(s, names) => {
+                sel(s).map(|s| ShardOp::DeleteVectors(s, names.clone()))
+            }
+            ShardOp::Clear | ShardOp::SetClocks(_) | ShardOp::DropSlot(_) => None,
+        }
+    }
+
     /// Whether the operation may take memory or disk (refused over the resource quota).
     pub fn takes_space(&self) -> bool {
         match self {

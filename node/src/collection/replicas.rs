@@ -1,6 +1,7 @@
 //! Where a collection's shards live: the replicas of each shard with their state, and the
 //! shard transfers in progress. Kept in consensus, so it is the same on every peer.
 
+use super::resharding::{legacy_hash, Direction, HashKind, Resharding};
 use super::shard_key::{key_pairs, ShardKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +30,33 @@ pub struct Transfer {
     /// (dead) replica; the target of any other failed transfer is dropped. Set on start.
     #[serde(default)]
     pub recovery: bool,
+    /// A resharding transfer's target shard (the source's points move into another shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_shard_id: Option<u32>,
+    /// A resharding transfer that copied everything; it forwards writes until the switch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+/// A transfer's identity on its source peer: collection, source shard, target peer and
+/// target shard (resharding).
+pub type TransferKey = (String, u32, u64, Option<u32>);
+
+impl Transfer {
+    pub fn key(&self, collection: &str) -> TransferKey {
+        (
+            collection.to_string(),
+            self.shard_id,
+            self.to,
+            self.to_shard_id,
+        )
+    }
+
+    /// The same transfer (source, target and shards), whatever its progress.
+    pub fn same(&self, other: &Transfer) -> bool {
+        (self.shard_id, self.from, self.to, self.to_shard_id)
+            == (other.shard_id, other.from, other.to, other.to_shard_id)
+    }
 }
 
 /// Replicas per shard (shard id -> peer id -> state) and running transfers.
@@ -49,6 +77,15 @@ pub struct Layout {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub keys: BTreeMap<u32, ShardKey>,
+    /// How point ids map to a group's shards.
+    #[serde(default = "legacy_hash")]
+    pub hash: HashKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resharding: Option<Resharding>,
+    /// Bumped when the shard a point id routes to changes (a resharding switched): a write
+    /// split under another epoch must be split again.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl Layout {
@@ -116,12 +153,14 @@ impl Layout {
                 shard_id: t.shard_id,
                 from: t.from,
                 to: t.to,
+                to_shard_id: t.to_shard_id,
                 success: false,
             });
         }
         for replicas in self.replicas.values_mut() {
             replicas.remove(&peer);
         }
+        self.forget_in_resharding(peer);
         let changed = *self != before;
         if changed {
             self.version = before.version + 1;
@@ -177,18 +216,28 @@ pub enum LayoutChange {
         from: Option<ReplicaState>,
     },
     /// Starts a transfer: the target replica becomes `Partial` (added when missing).
-    StartTransfer { transfer: Transfer },
+    StartTransfer {
+        transfer: Transfer,
+    },
     /// Adds `peer_id` as a `Partial` replica of a shard that has no active replica left, to
     /// be filled from a snapshot.
-    Restore { shard_id: u32, peer_id: u64 },
+    Restore {
+        shard_id: u32,
+        peer_id: u64,
+    },
     /// Removes a replica (never the last active one, nor one in a running transfer).
-    DropReplica { shard_id: u32, peer_id: u64 },
+    DropReplica {
+        shard_id: u32,
+        peer_id: u64,
+    },
     /// Ends a transfer. Success: the target is `Active`, and for a move the source replica is
     /// dropped. Failure: a target that existed before is `Dead`, a new one is dropped.
     FinishTransfer {
         shard_id: u32,
         from: u64,
         to: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_shard_id: Option<u32>,
         success: bool,
     },
     /// Adds a shard key with one new shard per entry of `placement` (its replicas' peers).
@@ -197,7 +246,21 @@ pub enum LayoutChange {
         placement: Vec<Vec<u64>>,
     },
     /// Removes a shard key, its shards and their data.
-    DropKey { key: ShardKey },
+    DropKey {
+        key: ShardKey,
+    },
+    /// Adds a shard to a group or removes its last one (`resharding.rs`).
+    StartResharding {
+        direction: Direction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<ShardKey>,
+        peers: Vec<u64>,
+    },
+    AbortResharding,
+    /// A peer deleted the points a resharding moved away from its shards.
+    ReshardingCleaned {
+        peer_id: u64,
+    },
 }
 
 /// Why a layout change was refused.
@@ -225,6 +288,22 @@ pub enum LayoutError {
     KeyExists(String),
     #[error("Bad request: Sharding key {0} does not exist")]
     NoKey(String),
+    #[error("Bad request: resharding is already in progress")]
+    Resharding,
+    #[error("Bad request: resharding is not in progress")]
+    NoResharding,
+    #[error(
+        "Bad request: resharding already switched to the new shards; only its cleanup remains"
+    )]
+    Switched,
+    #[error("Bad request: this collection was created before resharding existed and routes points by a hash that cannot be resharded; recreate it from a snapshot to reshard")]
+    LegacyHash,
+    #[error("Bad request: every replica of shard {0} must be active to reshard")]
+    NotAllActive(u32),
+    #[error("Bad request: cannot remove the last shard")]
+    LastShard,
+    #[error("Bad request: no peer to place the new shard on")]
+    NoPeer,
 }
 
 impl Layout {
@@ -236,6 +315,17 @@ impl Layout {
     }
 
     fn apply_change(&mut self, change: &LayoutChange) -> Result<(), LayoutError> {
+        let blocked = matches!(
+            change,
+            LayoutChange::StartTransfer { .. }
+                | LayoutChange::Restore { .. }
+                | LayoutChange::DropReplica { .. }
+                | LayoutChange::CreateKey { .. }
+                | LayoutChange::DropKey { .. }
+        );
+        if blocked && self.resharding.is_some() {
+            return Err(LayoutError::Resharding);
+        }
         match change {
             LayoutChange::SetState {
                 shard_id,
@@ -258,6 +348,9 @@ impl Layout {
                     return Err(LayoutError::LastActive(shard));
                 }
                 self.set(shard, *peer_id, *state);
+                if *state == ReplicaState::Dead {
+                    self.replica_lost(shard, *peer_id);
+                }
                 Ok(())
             }
             LayoutChange::StartTransfer { transfer } => {
@@ -314,13 +407,22 @@ impl Layout {
                 shard_id,
                 from,
                 to,
+                to_shard_id,
                 success,
             } => {
                 let pos = self
                     .transfers
                     .iter()
-                    .position(|t| t.shard_id == *shard_id && t.from == *from && t.to == *to)
+                    .position(|t| {
+                        t.shard_id == *shard_id
+                            && t.from == *from
+                            && t.to == *to
+                            && t.to_shard_id == *to_shard_id
+                    })
                     .ok_or(LayoutError::NoTransfer(*shard_id, *from, *to))?;
+                if to_shard_id.is_some() {
+                    return self.finish_resharding_transfer(pos, *success);
+                }
                 let t = self.transfers.remove(pos);
                 if *success {
                     self.set(t.shard_id, t.to, ReplicaState::Active);
@@ -336,6 +438,13 @@ impl Layout {
             }
             LayoutChange::CreateKey { key, placement } => self.create_key(key, placement),
             LayoutChange::DropKey { key } => self.drop_key(key),
+            LayoutChange::StartResharding {
+                direction,
+                key,
+                peers,
+            } => self.start_resharding(*direction, key.as_ref(), peers),
+            LayoutChange::AbortResharding => self.abort_resharding(),
+            LayoutChange::ReshardingCleaned { peer_id } => self.resharding_cleaned(*peer_id),
         }
     }
 
@@ -377,6 +486,8 @@ mod tests {
             sync,
             method: "stream_records".into(),
             recovery: false,
+            to_shard_id: None,
+            done: false,
         }
     }
 
@@ -432,6 +543,7 @@ mod tests {
             shard_id: 1,
             from: 2,
             to: 3,
+            to_shard_id: None,
             success,
         };
         l.apply(&finish(false)).unwrap();
@@ -478,6 +590,7 @@ mod tests {
             shard_id: 0,
             from: 1,
             to: 3,
+            to_shard_id: None,
             success: true,
         })
         .unwrap();
@@ -502,6 +615,7 @@ mod tests {
             shard_id: 0,
             from: 1,
             to: 3,
+            to_shard_id: None,
             success: false,
         })
         .unwrap();

@@ -70,8 +70,9 @@ impl Collection {
         let mut all = Vec::new();
         for shard in self.pick(shards)? {
             let seg = shard.segment();
+            let filter = self.shard_filter(shard.id, filter);
             let mut keyed: Vec<(f64, u32)> = seg
-                .filtered(filter)
+                .filtered(filter.as_deref())
                 .into_iter()
                 .filter(|o| seg.vector(*o, using).is_some())
                 .map(|o| (rng.gen::<f64>(), o))

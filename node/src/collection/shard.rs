@@ -30,7 +30,8 @@ pub struct LocalShard {
     /// Taken after `seq`, by writers and by transfers while writes are paused.
     log: Mutex<OpLog>,
     wake: (Mutex<bool>, Condvar),
-    forward: Mutex<Option<Forward>>,
+    /// Hooks of the transfers copying this shard, by transfer name.
+    forward: Mutex<Vec<(String, Forward)>>,
 }
 
 impl std::fmt::Debug for LocalShard {
@@ -61,7 +62,7 @@ impl LocalShard {
             seq: Mutex::new(seq),
             log: Mutex::new(log),
             wake: (Mutex::new(true), Condvar::new()),
-            forward: Mutex::new(None),
+            forward: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&shard);
         std::thread::Builder::new()
@@ -109,10 +110,14 @@ impl LocalShard {
         f(self)
     }
 
-    /// Installs (or removes) the hook that sees every applied operation. Call it inside
-    /// `with_writes_paused` so no write falls between the copy and the hook.
-    pub fn set_forward(&self, hook: Option<Forward>) {
-        *self.forward.lock() = hook;
+    /// Installs (or removes) transfer `name`'s hook that sees every applied operation.
+    /// Call it inside `with_writes_paused` so no write falls between the copy and the hook.
+    pub fn set_forward(&self, name: &str, hook: Option<Forward>) {
+        let mut hooks = self.forward.lock();
+        hooks.retain(|(n, _)| n != name);
+        if let Some(h) = hook {
+            hooks.push((name.to_string(), h));
+        }
     }
 
     /// Persists and applies one untagged operation; returns its operation number.
@@ -131,8 +136,8 @@ impl LocalShard {
         let mut seq = self.seq.lock();
         let active = check()?;
         let version = self.apply_locked(&mut seq, op, tag, active)?;
-        let hook = self.forward.lock().clone();
-        if let Some(hook) = hook {
+        let hooks = self.forward.lock().clone();
+        for (_, hook) in hooks {
             hook(op, tag);
         }
         Ok(version)
@@ -181,6 +186,9 @@ impl LocalShard {
             }
             ShardOp::Delete(sel) => deletes = Self::resolve(&seg, sel),
             ShardOp::Clear => deletes = seg.ids(),
+            ShardOp::DropSlot(slot) => {
+                deletes = seg.ids().into_iter().filter(|id| slot.holds(*id)).collect()
+            }
             ShardOp::SetClocks(_) => {}
             ShardOp::Payload(sel, change) => {
                 for id in Self::resolve(&seg, sel) {

@@ -5,7 +5,6 @@
 use super::error::{CollectionError, CollectionResult};
 use super::instance::Collection;
 use super::replicas::{Layout, LayoutError, ReplicaState};
-use crate::segment::point_id::PointId;
 use serde::{Deserialize, Serialize};
 
 /// A shard key: a string or an unsigned integer, as in Qdrant.
@@ -153,19 +152,19 @@ impl Collection {
         sel: Option<&ShardKeySelector>,
         write: bool,
     ) -> CollectionResult<Vec<Vec<u32>>> {
+        let layout = self.layout();
         let Some(sel) = sel else {
             return Ok(vec![match self.custom_sharding() {
-                true => self.layout().replicas.keys().copied().collect(),
-                false => (0..self.shard_number()).collect(),
+                true => layout.serving(),
+                false => layout.group(None),
             }]);
         };
-        let layout = self.layout();
         let missing = |k: &ShardKey| match write {
             true => CollectionError::wrong(not_found(k)),
             false => CollectionError::bad(format!("Bad request: {}", not_found(k))),
         };
         let of = |k: &ShardKey| {
-            let shards = layout.shards_of_key(k);
+            let shards = layout.group(Some(k));
             if shards.is_empty() {
                 Err(missing(k))
             } else {
@@ -193,17 +192,12 @@ impl Collection {
             }
         }
     }
-
-    /// The shard of `group` (a key's shards, or all shards) that holds point `id`.
-    pub fn route(id: PointId, group: &[u32]) -> Option<u32> {
-        let n = group.len() as u64;
-        (n > 0).then(|| group[(id.route_hash() % n) as usize])
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::point_id::PointId;
 
     fn kw(s: &str) -> ShardKey {
         ShardKey::Keyword(s.into())
@@ -257,9 +251,10 @@ mod tests {
     #[test]
     fn a_point_routes_to_one_shard_of_a_group() {
         let id = PointId::Num(42);
-        let s = Collection::route(id, &[4, 5, 6]).unwrap();
+        let l = Layout::default();
+        let s = l.route(id, &[4, 5, 6]).unwrap();
         assert!([4, 5, 6].contains(&s));
-        assert_eq!(Collection::route(id, &[9]), Some(9));
-        assert_eq!(Collection::route(id, &[]), None);
+        assert_eq!(l.route(id, &[9]), Some(9));
+        assert_eq!(l.route(id, &[]), None);
     }
 }

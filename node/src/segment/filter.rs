@@ -41,12 +41,24 @@ pub struct MinShould {
 #[serde(untagged)]
 pub enum Condition {
     Field(FieldCondition),
-    IsEmpty { is_empty: KeyRef },
-    IsNull { is_null: KeyRef },
-    HasId { has_id: Vec<PointId> },
-    HasVector { has_vector: String },
-    Nested { nested: Nested },
+    IsEmpty {
+        is_empty: KeyRef,
+    },
+    IsNull {
+        is_null: KeyRef,
+    },
+    HasId {
+        has_id: Vec<PointId>,
+    },
+    HasVector {
+        has_vector: String,
+    },
+    Nested {
+        nested: Nested,
+    },
     Filter(Filter),
+    /// Internal, never parsed: points of a resharding's hash slot.
+    InSlot(crate::collection::resharding::Slot),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -60,6 +60,7 @@ fn check(cond: &Condition, p: Point<'_>) -> bool {
             .filter_map(Value::as_object)
             .any(|obj| matches(&nested.filter, Point { payload: obj, ..p })),
         Condition::Filter(f) => matches(f, p),
+        Condition::InSlot(slot) => slot.holds(p.id),
     }
 }
 

@@ -101,11 +101,20 @@ impl proto::p2p::shards_server::Shards for ShardsService {
         let op: ShardOp = serde_json::from_slice(&u.op_json)
             .map_err(|e| Status::invalid_argument(format!("bad shard operation: {e}")))?;
         let c = self.collection(&u.collection, u.min_applied).await?;
+        // Split by the sender under its layout: only the same layout here may write it.
+        let layout = c.layout();
+        let stale = CollectionError::StaleLayout(layout.version);
+        if u.layout_version.is_some_and(|v| v != layout.version) {
+            return Err(status(stale));
+        }
         let operation_id = self
             .router
-            .write_part(&c, u.shard_id, Arc::new(op), ordering, true)
+            .write_part(&c, u.shard_id, Arc::new(op), ordering, true, layout.epoch)
             .await
-            .map_err(status)?;
+            .map_err(|e| match e {
+                CollectionError::Rerouted => status(stale),
+                e => status(e),
+            })?;
         Ok(Response::new(ShardUpdateReply { operation_id }))
     }
 
