@@ -110,13 +110,27 @@ fn cluster_info(v: Value, took: f64) -> g::CollectionClusterInfoResponse {
             .iter()
             .map(|x| g::ShardTransferInfo {
                 shard_id: u(x, "shard_id") as u32,
-                to_shard_id: None,
+                to_shard_id: x
+                    .get("to_shard_id")
+                    .and_then(Value::as_u64)
+                    .map(|s| s as u32),
                 from: u(x, "from"),
                 to: u(x, "to"),
                 sync: x.get("sync").and_then(Value::as_bool).unwrap_or(false),
             })
             .collect(),
-        resharding_operations: Vec::new(),
+        resharding_operations: list("resharding_operations")
+            .iter()
+            .map(|x| g::ReshardingInfo {
+                shard_id: u(x, "shard_id") as u32,
+                peer_id: u(x, "peer_id"),
+                shard_key: key_in(x),
+                direction: match x.get("direction").and_then(Value::as_str) {
+                    Some("down") => g::ReshardingDirection::Down as i32,
+                    _ => g::ReshardingDirection::Up as i32,
+                },
+            })
+            .collect(),
         time: took,
     }
 }

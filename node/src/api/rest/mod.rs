@@ -16,6 +16,7 @@ pub mod optimizations;
 pub mod points;
 pub mod query;
 pub mod quotas;
+pub mod resharding;
 pub mod service;
 pub mod shard_keys;
 pub mod shards;

@@ -5,6 +5,7 @@
 use super::cluster::{commit, CommitTimeout};
 use super::error::{ApiError, ApiResult};
 use super::extract::{blocking, ok, JsonBody, Timer, P, Q};
+use super::resharding::{self, AbortResharding, StartResharding};
 use super::shard_keys::{create_key, drop_key, CreateShardKey, DropShardKey};
 use super::AppState;
 use crate::cluster::copy_points::copy_points;
@@ -68,19 +69,37 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
                     "shard_id": tr.shard_id, "from": tr.from, "to": tr.to,
                     "sync": tr.sync, "method": tr.method,
                 });
-                if let Some((done, total)) = progress.get(&(name.clone(), tr.shard_id)) {
+                if let Some(to) = tr.to_shard_id {
+                    v["to_shard_id"] = json!(to);
+                }
+                if tr.done {
+                    v["comment"] = json!("copied; forwarding writes until the switch");
+                } else if let Some((done, total)) = progress.get(&tr.key(&name)) {
                     v["comment"] = json!(format!("transferred {done}/{total} points"));
                 }
                 v
             })
             .collect();
-        Ok(json!({
+        let mut out = json!({
             "peer_id": me,
             "shard_count": layout.replicas.len(),
             "local_shards": local,
             "remote_shards": remote,
             "shard_transfers": transfers,
-        }))
+        });
+        if let Some(r) = &layout.resharding {
+            let mut op = json!({
+                "direction": r.direction, "shard_id": r.shard_id, "peer_id": r.peer_id,
+            });
+            if let Some(k) = &r.key {
+                op["shard_key"] = json!(k);
+            }
+            if let Some(p) = &r.cleanup {
+                op["comment"] = json!(format!("switched; {} peers still cleaning up", p.len()));
+            }
+            out["resharding_operations"] = json!([op]);
+        }
+        Ok(out)
     })
     .await
 }
@@ -97,6 +116,8 @@ pub enum ClusterOperation {
     DropShardingKey(DropShardKey),
     ReplicatePoints(ReplicatePoints),
     RestartTransfer(MoveShard),
+    StartResharding(StartResharding),
+    AbortResharding(AbortResharding),
 }
 
 /// Copy the points of one shard key that match `filter` into another key.
@@ -146,6 +167,7 @@ async fn restart(
         shard_id: t.shard_id,
         from: t.from,
         to: t.to,
+        to_shard_id: None,
         success: false,
     };
     let cmd = Command::ChangeLayout {
@@ -208,6 +230,8 @@ fn transfer(s: &AppState, c: &Collection, m: &MoveShard, sync: bool) -> ApiResul
         sync,
         method: method.into(),
         recovery: false,
+        to_shard_id: None,
+        done: false,
     })
 }
 
@@ -255,8 +279,11 @@ pub async fn operate(
             shard_id: m.shard_id,
             from: m.from_peer_id,
             to: m.to_peer_id,
+            to_shard_id: None,
             success: false,
         },
+        ClusterOperation::StartResharding(r) => resharding::start(s, &c, r)?,
+        ClusterOperation::AbortResharding(AbortResharding {}) => LayoutChange::AbortResharding,
         ClusterOperation::DropReplica(r) => LayoutChange::DropReplica {
             shard_id: r.shard_id,
             peer_id: r.peer_id,
