@@ -68,6 +68,17 @@ enum Chore {
         #[arg(long)]
         snapshot_location: Option<String>,
     },
+    /// Change a collection's shard number live, one shard at a time (`--transfer-timeout`
+    /// bounds each step).
+    Reshard {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        collection: String,
+        /// The shard number wanted.
+        #[arg(long)]
+        shards: u32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,9 +116,10 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
     use operator::chores::{self, client::NodeClient, Options};
     let say = |m: &str| println!("{m}");
     let t = match &chore {
-        Chore::Rebalance(t) | Chore::Drain { target: t, .. } | Chore::Recover { target: t, .. } => {
-            t
-        }
+        Chore::Rebalance(t)
+        | Chore::Drain { target: t, .. }
+        | Chore::Recover { target: t, .. }
+        | Chore::Reshard { target: t, .. } => t,
     };
     let client = NodeClient::new(&t.url, t.api_key.clone());
     let snapshot_location = match &chore {
@@ -127,6 +139,13 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
         Chore::Rebalance(_) => chores::rebalance(&client, &o).await?,
         Chore::Drain { peer, .. } => chores::drain(&client, peer, &o).await?,
         Chore::Recover { dead_after, .. } => chores::recover(&client, *dead_after, &o).await?,
+        Chore::Reshard {
+            collection, shards, ..
+        } => {
+            let steps = chores::reshard(&client, collection, *shards, &o).await?;
+            println!("done: {collection} has {shards} shards ({steps} resharding steps)");
+            return Ok(());
+        }
     };
     println!(
         "done: {} moved, {} replicated, removed {:?}",

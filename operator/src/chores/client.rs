@@ -200,6 +200,19 @@ impl NodeClient {
             .unwrap_or(1) as u32)
     }
 
+    /// `GET /collections/{name}/cluster` as the node answers it.
+    pub async fn cluster_info(&self, name: &str) -> Result<Value, NodeError> {
+        let path = format!("/collections/{name}/cluster");
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    pub async fn shard_number(&self, name: &str) -> Result<u32, NodeError> {
+        let r = self
+            .call(reqwest::Method::GET, &format!("/collections/{name}"), None)
+            .await?;
+        Ok(r["config"]["params"]["shard_number"].as_u64().unwrap_or(1) as u32)
+    }
+
     pub async fn layout(&self, name: &str) -> Result<Layout, NodeError> {
         let path = format!("/collections/{name}/cluster");
         let r = self.call(reqwest::Method::GET, &path, None).await?;

@@ -5,6 +5,9 @@
 
 pub mod client;
 pub mod plan;
+pub mod reshard;
+
+pub use reshard::reshard;
 
 use client::{Layout, NodeClient, NodeError};
 use plan::{Move, PlanError};
@@ -23,6 +26,8 @@ pub enum ChoreError {
     Timeout(Duration, String),
     #[error("shards with no live replica: {0}")]
     Lost(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What a chore did.
