@@ -287,6 +287,20 @@ pub fn operator_binary() -> PathBuf {
     node.with_file_name("qdrant-operator")
 }
 
+/// Runs `qdrant-operator` with `args` (a chore); returns (success, stdout + stderr).
+pub fn run_chore(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(operator_binary())
+        .args(args)
+        .output()
+        .expect("run qdrant-operator");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A running `qdrant-operator` with its log.
 #[derive(Debug)]
 pub struct Operator {

@@ -5,26 +5,15 @@
 use anyhow::Result;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tests::kube::operator_binary;
+use tests::kube::run_chore;
 use tests::points::*;
 use tests::{wait_for, Http, Node};
 
-/// Runs a chore; returns (success, stdout + stderr).
 fn chore(args: &[&str]) -> (bool, String) {
-    let out = Command::new(operator_binary())
-        .args(args)
-        .output()
-        .expect("run qdrant-operator");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_chore(args)
 }
 
 /// Replicas per peer and replicas per shard, as node `n` sees them.
