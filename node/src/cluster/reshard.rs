@@ -2,7 +2,7 @@
 //! moving points of a source shard, waiting for the switch, and the cleanup afterwards.
 
 use super::router::{Router, LAYOUT_TIMEOUT};
-use super::transfer::{batch, commit, name, still_listed, Sender};
+use super::transfer::{commit, still_listed, stream, Sender};
 use crate::collection::ops::ShardOp;
 use crate::collection::replicas::{LayoutChange, Transfer, TransferKey};
 use crate::collection::shard::LocalShard;
@@ -18,31 +18,7 @@ pub(super) fn copy(s: &Arc<Sender>, c: &Collection, shard: &LocalShard) -> Resul
         .earlier_copy(&s.t)
         .filter(|_| s.slot.is_some())
         .ok_or("the resharding ended")?;
-    let total = shard.segment().len();
-    shard.with_writes_paused(|sh| {
-        s.send(&ShardOp::DropSlot(earlier), None)?;
-        sh.set_forward(&name(&s.t), Some(s.hook()));
-        Ok::<(), String>(())
-    })?;
-    let (mut from, mut copied, mut scanned) = (None, 0, 0);
-    loop {
-        s.check(c)?;
-        let (sent, next) = shard.with_writes_paused(|sh| {
-            let (points, next) = batch(sh, from, s.slot);
-            let n = points.len();
-            if n > 0 {
-                s.send(&ShardOp::Import(points), None)?;
-            }
-            Ok::<_, String>((n, next))
-        })?;
-        copied += sent;
-        scanned += super::transfer::BATCH;
-        s.progress(scanned.min(total), total);
-        match next {
-            Some(id) => from = Some(id),
-            None => return Ok(copied),
-        }
-    }
+    stream(s, c, shard, ShardOp::DropSlot(earlier))
 }
 
 /// Reports a resharding transfer's end, then waits (still forwarding) until routing switched

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Points per batch sent to the target.
-pub(super) const BATCH: usize = 512;
+const BATCH: usize = 512;
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the target to finish indexing before the switch.
 const INDEX_WAIT: Duration = Duration::from_secs(600);
@@ -272,17 +272,18 @@ pub(super) fn still_listed(c: &Collection, t: &Transfer) -> Result<(), String> {
     }
 }
 
-/// The next points from `from` in id order (of `slot` only, when given), and where the
-/// batch after starts.
-pub(super) fn batch(
+/// The next batch of points from `from` in id order (of `slot` only, when given): the
+/// points, how many were scanned, and where the batch after starts.
+fn batch(
     shard: &LocalShard,
     from: Option<PointId>,
     slot: Option<Slot>,
-) -> (Vec<NewPoint>, Option<PointId>) {
+) -> (Vec<NewPoint>, usize, Option<PointId>) {
     let seg = shard.segment();
     let offsets = seg.scroll(from, BATCH + 1, None);
     let next = (offsets.len() > BATCH).then(|| seg.id_of(offsets[BATCH]));
-    let points: Vec<NewPoint> = offsets[..offsets.len().min(BATCH)]
+    let scanned = &offsets[..offsets.len().min(BATCH)];
+    let points: Vec<NewPoint> = scanned
         .iter()
         .filter(|&&o| slot.is_none_or(|s| s.holds(seg.id_of(o))))
         .map(|&o| {
@@ -294,7 +295,7 @@ pub(super) fn batch(
             }
         })
         .collect();
-    (points, next)
+    (points, scanned.len(), next)
 }
 
 /// What a copy did: points sent and bytes of operations sent, by the method that ran.
@@ -326,7 +327,7 @@ fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<Copied, String>
     let points = match points {
         Some(n) => n,
         None if t.to_shard_id.is_some() => reshard::copy(&sender, c, &shard)?,
-        None => stream(&sender, c, &shard)?,
+        None => stream(&sender, c, &shard, ShardOp::Clear)?,
     };
     if t.to_shard_id.is_none() {
         sender.finish(&shard);
@@ -339,29 +340,36 @@ fn copy(router: &Router, c: &Collection, t: &Transfer) -> Result<Copied, String>
     })
 }
 
-/// Clears the target, then sends every point in id order while forwarding new writes.
-fn stream(s: &Arc<Sender>, c: &Collection, shard: &LocalShard) -> Result<usize, String> {
+/// Sends `first` (what empties the target: `Clear`, or the slot a resharding refills), then
+/// every point in id order (of the sender's slot only, for a resharding) while forwarding
+/// new writes. Returns the points sent; the progress counts the points scanned.
+pub(super) fn stream(
+    s: &Arc<Sender>,
+    c: &Collection,
+    shard: &LocalShard,
+    first: ShardOp,
+) -> Result<usize, String> {
     let total = shard.segment().len();
     shard.with_writes_paused(|sh| {
-        s.send(&ShardOp::Clear, None)?;
+        s.send(&first, None)?;
         sh.set_forward(&name(&s.t), Some(s.hook()));
         Ok::<(), String>(())
     })?;
-    let mut from = None;
-    let mut copied = 0;
+    let (mut from, mut copied, mut scanned) = (None, 0, 0);
     loop {
         s.check(c)?;
-        let next = shard.with_writes_paused(|sh| {
-            let (points, next) = batch(sh, from, None);
+        let (sent, seen, next) = shard.with_writes_paused(|sh| {
+            let (points, seen, next) = batch(sh, from, s.slot);
             let n = points.len();
             if n > 0 {
                 s.send(&ShardOp::Import(points), None)?;
             }
-            Ok::<_, String>((n, next))
+            Ok::<_, String>((n, seen, next))
         })?;
-        copied += next.0;
-        s.progress(copied, total);
-        match next.1 {
+        copied += sent;
+        scanned += seen;
+        s.progress(scanned, total);
+        match next {
             Some(id) => from = Some(id),
             None => return Ok(copied),
         }
