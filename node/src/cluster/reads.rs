@@ -345,16 +345,17 @@ impl Router {
         scope: &ReadScope,
     ) -> CollectionResult<Vec<Record>> {
         let groups = c.key_groups(scope.shard_key.as_ref(), false)?;
-        let layout = c.layout();
         let mut by_shard: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
-        for id in ids {
-            for s in groups.iter().filter_map(|g| layout.route(*id, g)) {
-                let list = by_shard.entry(s).or_default();
-                if !list.contains(id) {
-                    list.push(*id);
+        c.with_layout(|layout| {
+            for id in ids {
+                for s in groups.iter().filter_map(|g| layout.route(*id, g)) {
+                    let list = by_shard.entry(s).or_default();
+                    if !list.contains(id) {
+                        list.push(*id);
+                    }
                 }
             }
-        }
+        });
         let shards: Vec<u32> = by_shard.keys().copied().collect();
         let make = |shards: &[u32]| {
             let mut ids: Vec<PointId> = shards.iter().flat_map(|s| by_shard[s].clone()).collect();

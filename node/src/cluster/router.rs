@@ -190,11 +190,9 @@ impl Router {
         ordering: WriteOrdering,
     ) -> CollectionResult<u64> {
         // Every key is checked before anything is written.
-        let groups = ops
-            .iter()
-            .map(|o| c.write_groups(o.shard_key.as_ref()))
-            .collect::<CollectionResult<Vec<_>>>()?;
-        drop(groups);
+        for o in &ops {
+            c.write_groups(o.shard_key.as_ref())?;
+        }
         let mut last = 0;
         for o in ops {
             last = last.max(self.write_routed(c, o, ordering).await?);
@@ -213,7 +211,7 @@ impl Router {
         let (mut todo, mut last) = (vec![o.op], 0);
         for _ in 0..WRITE_ATTEMPTS {
             // The epoch first: groups computed after it are at least as new.
-            let epoch = c.layout().epoch;
+            let epoch = c.with_layout(|l| l.epoch);
             let groups = c.write_groups(o.shard_key.as_ref())?;
             let parts: Vec<(u32, ShardOp)> =
                 todo.drain(..).flat_map(|op| c.split(op, &groups)).collect();

@@ -124,6 +124,11 @@ impl Collection {
         self.layout.read().clone()
     }
 
+    /// Runs `f` on the layout under its read lock, without copying it (request paths).
+    pub fn with_layout<R>(&self, f: impl FnOnce(&Layout) -> R) -> R {
+        f(&self.layout.read())
+    }
+
     /// State of `peer`'s replica of `shard` (None: it holds none), without copying the layout.
     pub fn replica_state(&self, shard: u32, peer: u64) -> Option<ReplicaState> {
         self.layout

@@ -152,44 +152,54 @@ impl Collection {
         sel: Option<&ShardKeySelector>,
         write: bool,
     ) -> CollectionResult<Vec<Vec<u32>>> {
-        let layout = self.layout();
-        let Some(sel) = sel else {
-            return Ok(vec![match self.custom_sharding() {
-                true => layout.serving(),
-                false => layout.group(None),
-            }]);
-        };
-        let missing = |k: &ShardKey| match write {
-            true => CollectionError::wrong(not_found(k)),
-            false => CollectionError::bad(format!("Bad request: {}", not_found(k))),
-        };
-        let of = |k: &ShardKey| {
-            let shards = layout.group(Some(k));
-            if shards.is_empty() {
-                Err(missing(k))
-            } else {
-                Ok(shards)
-            }
-        };
-        match sel {
-            ShardKeySelector::One(k) => Ok(vec![of(k)?]),
-            ShardKeySelector::Many(keys) if keys.is_empty() && write => {
-                Err(CollectionError::wrong("Empty shard keys selection"))
-            }
-            ShardKeySelector::Many(keys) => {
-                let mut seen: Vec<&ShardKey> = Vec::new();
-                let mut out = Vec::new();
-                for k in keys {
-                    if !seen.contains(&k) {
-                        seen.push(k);
-                        out.push(of(k)?);
-                    }
+        let custom = self.custom_sharding();
+        self.with_layout(|layout| key_groups_in(layout, custom, sel, write))
+    }
+}
+
+/// `Collection::key_groups` over one layout.
+fn key_groups_in(
+    layout: &Layout,
+    custom: bool,
+    sel: Option<&ShardKeySelector>,
+    write: bool,
+) -> CollectionResult<Vec<Vec<u32>>> {
+    let Some(sel) = sel else {
+        return Ok(vec![match custom {
+            true => layout.serving(),
+            false => layout.group(None),
+        }]);
+    };
+    let missing = |k: &ShardKey| match write {
+        true => CollectionError::wrong(not_found(k)),
+        false => CollectionError::bad(format!("Bad request: {}", not_found(k))),
+    };
+    let of = |k: &ShardKey| {
+        let shards = layout.group(Some(k));
+        if shards.is_empty() {
+            Err(missing(k))
+        } else {
+            Ok(shards)
+        }
+    };
+    match sel {
+        ShardKeySelector::One(k) => Ok(vec![of(k)?]),
+        ShardKeySelector::Many(keys) if keys.is_empty() && write => {
+            Err(CollectionError::wrong("Empty shard keys selection"))
+        }
+        ShardKeySelector::Many(keys) => {
+            let mut seen: Vec<&ShardKey> = Vec::new();
+            let mut out = Vec::new();
+            for k in keys {
+                if !seen.contains(&k) {
+                    seen.push(k);
+                    out.push(of(k)?);
                 }
-                Ok(out)
             }
-            ShardKeySelector::Fallback { target, fallback } => {
-                Ok(vec![of(target).or_else(|_| of(fallback))?])
-            }
+            Ok(out)
+        }
+        ShardKeySelector::Fallback { target, fallback } => {
+            Ok(vec![of(target).or_else(|_| of(fallback))?])
         }
     }
 }
