@@ -125,26 +125,8 @@ async fn pass(router: &Router, c: &Arc<Collection>, down: &BTreeSet<u64>) {
 /// replicas from the shard's first active replica, without waiting for the next health
 /// pass. Returns the transfers started.
 pub async fn recover_peer(router: &Router, timeout: Duration) -> Result<usize, String> {
-    let Some(cs) = router.consensus() else {
-        return Err("cluster mode is disabled on this node".into());
-    };
     let me = router.local_peer();
-    let leader = cs.leader().ok_or("no Raft leader is known; retry")?;
-    if leader != me {
-        let uri = router.uri(leader).map_err(|e| e.to_string())?;
-        let applied = router
-            .remote()
-            .health(leader, &uri, PING_TIMEOUT)
-            .await
-            .map_err(|e| format!("the leader does not answer: {e}"))?;
-        cs.wait_applied_for(applied, timeout).await;
-        if cs.applied_index() < applied {
-            return Err(format!(
-                "applied {} of the leader's {applied} Raft entries within {timeout:?}",
-                cs.applied_index()
-            ));
-        }
-    }
+    catch_up(router, timeout).await?;
     let mut started = 0;
     for c in router.registry().all() {
         let layout = c.layout();
@@ -159,11 +141,46 @@ pub async fn recover_peer(router: &Router, timeout: Duration) -> Result<usize, S
             };
             let t = recovery(*shard, from, me);
             let start = LayoutChange::StartTransfer { transfer: t };
-            transfer::commit(router, &c.name, start).await?;
+            if let Err(e) = transfer::commit(router, &c.name, start).await {
+                // The leader's health pass may have started the same recovery a moment ago.
+                catch_up(router, timeout).await?;
+                let now = c.layout();
+                let racing = now.transfer_of(*shard).is_some_and(|t| t.to == me)
+                    || now.replicas.get(shard).and_then(|r| r.get(&me))
+                        != Some(&ReplicaState::Dead);
+                if !racing {
+                    return Err(e);
+                }
+            }
             started += 1;
         }
     }
     Ok(started)
+}
+
+/// Waits until this peer applied what the Raft leader applied.
+async fn catch_up(router: &Router, timeout: Duration) -> Result<(), String> {
+    let Some(cs) = router.consensus() else {
+        return Err("cluster mode is disabled on this node".into());
+    };
+    let leader = cs.leader().ok_or("no Raft leader is known; retry")?;
+    if leader == router.local_peer() {
+        return Ok(());
+    }
+    let uri = router.uri(leader).map_err(|e| e.to_string())?;
+    let applied = router
+        .remote()
+        .health(leader, &uri, PING_TIMEOUT)
+        .await
+        .map_err(|e| format!("the leader does not answer: {e}"))?;
+    cs.wait_applied_for(applied, timeout).await;
+    if cs.applied_index() < applied {
+        return Err(format!(
+            "applied {} of the leader's {applied} Raft entries within {timeout:?}",
+            cs.applied_index()
+        ));
+    }
+    Ok(())
 }
 
 fn recovery(shard: u32, from: u64, to: u64) -> Transfer {
