@@ -102,7 +102,8 @@ impl ControlPlane {
             .stderr(Stdio::inherit())
             .process_group(0);
         let mut starter = cmd.spawn()?;
-        let status = wait_for("control plane", Duration::from_secs(120), || {
+        // Three tries of at most 180 s each (start.sh).
+        let status = wait_for("control plane", Duration::from_secs(600), || {
             starter.try_wait().ok().flatten()
         })?;
         if !status.success() {
