@@ -185,7 +185,12 @@ pub async fn run(
         }
         None => None,
     };
-    let app = router(state, keys, max_request);
+    let web = api::rest::Web {
+        keys,
+        max_body_bytes: max_request,
+        cors: settings.service.enable_cors,
+    };
+    let app = router(state, web);
     let addr = listeners.rest.local_addr()?;
     tracing::info!("rest listening on http://{addr}");
     tokio::spawn(async move {

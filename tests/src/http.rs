@@ -75,6 +75,14 @@ impl Http {
                 .header("api-key", key),
         )
     }
+    pub fn put_with_key(&self, path: &str, body: &Value, key: &str) -> Result<Reply> {
+        self.send(
+            self.client
+                .put(format!("{}{path}", self.base))
+                .header("api-key", key)
+                .json(body),
+        )
+    }
     /// The body as bytes (downloads).
     pub fn bytes(&self, path: &str) -> Result<(u16, Vec<u8>)> {
         let r = self.client.get(format!("{}{path}", self.base)).send()?;

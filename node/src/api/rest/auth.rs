@@ -1,5 +1,5 @@
 //! API-key check: `api-key` header or `Authorization: Bearer`, as Qdrant clients send them.
-//! Health endpoints stay open; the read-only key may only read.
+//! Health endpoints and the dashboard's files stay open; the read-only key may only read.
 
 use super::error::ApiError;
 use axum::extract::{Request, State};
@@ -30,12 +30,19 @@ fn is_read(method: &Method, path: &str) -> bool {
     }
 }
 
+/// The dashboard's page and scripts are public (they hold no data); the page asks for the
+/// key and sends it with every API call, `/dashboard/api/` included.
+fn is_dashboard_file(path: &str) -> bool {
+    path == "/dashboard"
+        || (path.starts_with("/dashboard/") && !path.starts_with("/dashboard/api/"))
+}
+
 pub async fn check(State(keys): State<Arc<Keys>>, req: Request, next: Next) -> Response {
     if keys.full.is_none() && keys.read_only.is_none() {
         return next.run(req).await;
     }
     let path = req.uri().path();
-    if matches!(path, "/healthz" | "/livez" | "/readyz") {
+    if matches!(path, "/healthz" | "/livez" | "/readyz") || is_dashboard_file(path) {
         return next.run(req).await;
     }
     let given = req

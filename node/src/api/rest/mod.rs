@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cluster;
 pub mod cluster_telemetry;
 pub mod collections;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod full_snapshots;
@@ -30,6 +31,8 @@ use axum::Router;
 use legacy::{batch, groups, single, DiscoverBody, RecommendBody, SearchBody};
 use std::sync::Arc;
 use std::time::Instant;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -53,11 +56,24 @@ pub struct AppState {
     pub issues: Arc<issues::Issues>,
 }
 
-pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Router {
+/// What the HTTP layers around the routes do, from `service.*` in the config.
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub keys: auth::Keys,
+    pub max_body_bytes: usize,
+    /// `service.enable_cors`: answer preflights and allow every origin, as Qdrant does.
+    pub cors: bool,
+}
+
+pub fn router(state: AppState, web: Web) -> Router {
     let c = "/collections/{collection_name}";
     let metrics = state.metrics.clone();
-    Router::new()
+    let app = Router::new()
         .route("/", get(service::root))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/api/cluster", get(dashboard::cluster))
+        .route("/dashboard/{file}", get(dashboard::asset))
         .route("/healthz", get(service::healthz))
         .route("/livez", get(service::livez))
         .route("/readyz", get(service::readyz))
@@ -217,15 +233,26 @@ pub fn router(state: AppState, keys: auth::Keys, max_body_bytes: usize) -> Route
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(web.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(keys),
+            Arc::new(web.keys),
             auth::check,
         ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
+        .layer(CompressionLayer::new().gzip(true));
+    if !web.cors {
+        return app;
+    }
+    // Outermost, so preflights (which carry no API key) are answered before the key check.
+    app.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::mirror_request())
+            .allow_methods(AllowMethods::mirror_request())
+            .allow_headers(AllowHeaders::mirror_request()),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {
