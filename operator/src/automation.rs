@@ -49,6 +49,7 @@ async fn options(
         parallel: 2,
         transfer_timeout: TRANSFER_TIMEOUT,
         say: &say,
+        progress: &say,
     }
 }
 

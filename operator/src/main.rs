@@ -114,7 +114,24 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// Runs one chore, printing progress; the error says why it could not finish safely.
 async fn run_chore(chore: Chore) -> anyhow::Result<()> {
     use operator::chores::{self, client::NodeClient, Options};
-    let say = |m: &str| println!("{m}");
+    // On a terminal the progress line is redrawn in place; elsewhere each change is a line.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let say = move |m: &str| {
+        if tty {
+            println!("\r\x1b[K{m}");
+        } else {
+            println!("{m}");
+        }
+    };
+    let progress = move |m: &str| {
+        use std::io::Write;
+        if tty {
+            print!("\r\x1b[K{m}");
+            let _ = std::io::stdout().flush();
+        } else {
+            println!("{m}");
+        }
+    };
     let t = match &chore {
         Chore::Rebalance(t)
         | Chore::Drain { target: t, .. }
@@ -134,6 +151,7 @@ async fn run_chore(chore: Chore) -> anyhow::Result<()> {
         parallel: t.parallel,
         transfer_timeout: t.transfer_timeout,
         say: &say,
+        progress: &progress,
     };
     let report = match &chore {
         Chore::Rebalance(_) => chores::rebalance(&client, &o).await?,

@@ -38,6 +38,19 @@ pub struct Layout {
     pub transfers: usize,
     /// `(shard, to)` of each running transfer.
     pub moving: Vec<(u32, u64)>,
+    /// `(shard, to, points copied, points to copy)` of the running transfers whose progress
+    /// the node reports (the transfer's source peer does, in the transfer's `comment`).
+    pub copied: Vec<(u32, u64, u64, u64)>,
+}
+
+/// Points copied and to copy, from a transfer comment "transferred 400/1000 points".
+fn copied(comment: &str) -> Option<(u64, u64)> {
+    let counts = comment
+        .strip_prefix("transferred ")?
+        .split_whitespace()
+        .next()?;
+    let (done, total) = counts.split_once('/')?;
+    Some((done.parse().ok()?, total.parse().ok()?))
 }
 
 /// A peer as the node sees it: uri and consecutive failed sends to it.
@@ -244,11 +257,20 @@ impl NodeClient {
                 )
             })
             .collect();
+        let copied = transfers
+            .iter()
+            .filter_map(|t| {
+                let (done, total) = copied(t["comment"].as_str()?)?;
+                let shard = t["shard_id"].as_u64()? as u32;
+                Some((shard, t["to"].as_u64()?, done, total))
+            })
+            .collect();
         Ok(Layout {
             shards,
             replicas,
             transfers: transfers.len(),
             moving,
+            copied,
         })
     }
 
@@ -285,5 +307,15 @@ fn replica(s: &Value, peer: Option<u64>) -> Replica {
         shard: s["shard_id"].as_u64().unwrap_or(0) as u32,
         peer: peer.or_else(|| s["peer_id"].as_u64()).unwrap_or(0),
         state: s["state"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transfer_comment_counts() {
+        assert_eq!(super::copied("transferred 400/1000 points"), Some((400, 1000)));
+        assert_eq!(super::copied("copied; forwarding writes until the switch"), None);
+        assert_eq!(super::copied("transferred x/1000 points"), None);
     }
 }

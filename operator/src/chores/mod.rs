@@ -48,6 +48,8 @@ pub struct Options<'a> {
     /// file://) with `{collection}` in it. Without it such shards are reported, not restored.
     pub snapshot_location: Option<String>,
     pub say: &'a (dyn Fn(&str) + Send + Sync),
+    /// One line on the running transfers, each time it changes (a terminal redraws it).
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -60,6 +62,35 @@ impl std::fmt::Debug for Options<'_> {
 
 fn pairs(l: &Layout) -> Vec<(u32, u64)> {
     l.replicas.iter().map(|r| (r.shard, r.peer)).collect()
+}
+
+/// The progress of a batch of transfers: a bar per transfer whose source reports it.
+fn progress_line(name: &str, batch: &[Move], l: &Layout) -> String {
+    const WIDTH: u64 = 20;
+    let parts: Vec<String> = batch
+        .iter()
+        .map(|m| {
+            let head = format!("{name} shard {} → {}", m.shard, m.to);
+            let found = l.copied.iter().find(|p| p.0 == m.shard && p.1 == m.to);
+            match found {
+                Some(&(_, _, done, total)) if total > 0 => {
+                    let filled = (done.min(total) * WIDTH / total) as usize;
+                    let bar = format!(
+                        "{}{}",
+                        "#".repeat(filled),
+                        ".".repeat(WIDTH as usize - filled)
+                    );
+                    format!(
+                        "{head} [{bar}] {}% ({done}/{total} points)",
+                        done * 100 / total
+                    )
+                }
+                _ if l.moving.iter().any(|(s, _)| *s == m.shard) => format!("{head} copying"),
+                _ => format!("{head} switching"),
+            }
+        })
+        .collect();
+    parts.join(" | ")
 }
 
 /// Runs transfers of one collection, at most `parallel` at a time and never two of a shard
@@ -89,8 +120,14 @@ async fn execute(
             c.transfer(name, kind, m.shard, m.from, m.to).await?;
         }
         let deadline = Instant::now() + o.transfer_timeout;
+        let mut shown = String::new();
         loop {
             let l = c.layout(name).await?;
+            let line = progress_line(name, &batch, &l);
+            if line != shown {
+                (o.progress)(&line);
+                shown = line;
+            }
             let done = batch.iter().all(|m| {
                 let active = l
                     .replicas
@@ -350,4 +387,42 @@ pub async fn recover(
         return Err(ChoreError::Lost(lost.join(", ")));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_shows_a_bar_where_the_source_reports_counts() {
+        let batch = [
+            Move {
+                shard: 1,
+                from: 10,
+                to: 20,
+            },
+            Move {
+                shard: 2,
+                from: 10,
+                to: 30,
+            },
+            Move {
+                shard: 3,
+                from: 10,
+                to: 30,
+            },
+        ];
+        let l = Layout {
+            shards: vec![1, 2, 3],
+            replicas: vec![],
+            transfers: 2,
+            moving: vec![(1, 20), (2, 30)],
+            copied: vec![(1, 20, 250, 1000)],
+        };
+        assert_eq!(
+            progress_line("c", &batch, &l),
+            "c shard 1 → 20 [#####...............] 25% (250/1000 points) \
+             | c shard 2 → 30 copying | c shard 3 → 30 switching"
+        );
+    }
 }
