@@ -314,8 +314,14 @@ fn replica(s: &Value, peer: Option<u64>) -> Replica {
 mod tests {
     #[test]
     fn transfer_comment_counts() {
-        assert_eq!(super::copied("transferred 400/1000 points"), Some((400, 1000)));
-        assert_eq!(super::copied("copied; forwarding writes until the switch"), None);
+        assert_eq!(
+            super::copied("transferred 400/1000 points"),
+            Some((400, 1000))
+        );
+        assert_eq!(
+            super::copied("copied; forwarding writes until the switch"),
+            None
+        );
         assert_eq!(super::copied("transferred x/1000 points"), None);
     }
 }
