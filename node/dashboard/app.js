@@ -123,7 +123,7 @@ async function scrollPoints(next) {
   body.replaceChildren(...page.points.map((p) => el("tr", {},
     el("td", {}, String(p.id)),
     el("td", {}, el("pre", {}, json(p.payload || {}))),
-    el("td", {}, p.vector === undefined || p.vector === null ? "" : el("pre", {}, json(p.vector))))));
+    el("td", {}, p.vector === undefined || p.vector === null ? "" : el("pre", {}, JSON.stringify(p.vector))))));
   if (page.points.length === 0) body.append(el("tr", {}, el("td", { colspan: 3, class: "muted" }, "no points")));
 }
 

@@ -68,6 +68,22 @@ def overview(d, url, shots, key, names):
     print(f"collections shown after {time.monotonic() - started:.2f} s")
     d.save_screenshot(os.path.join(shots, "collections.png"))
 
+    d.get(f"{url}/dashboard#points")
+    wait(d, "the collection list", lambda: js(d, "return document.querySelectorAll('#points-collection option').length") == len(names))
+    js(d, "document.getElementById('points-collection').value = arguments[0]", names[0])
+    d.find_element(By.ID, "points-filter").send_keys(json.dumps({"must": [{"key": "g", "match": {"value": 3}}]}))
+    d.find_element(By.ID, "points-vectors").click()
+    d.find_element(By.ID, "points-scroll").click()
+    rows = wait(d, "scrolled points", lambda: js(d, """
+        const rows = [...document.querySelectorAll('#points-table tbody tr')].filter(r => r.cells.length === 3);
+        return rows.length ? rows.map(r => [r.cells[1].textContent, r.cells[2].textContent]) : null;"""))
+    assert len(rows) == 20, len(rows)
+    for payload, vector in rows:
+        assert json.loads(payload)["g"] == 3, payload
+        assert len(json.loads(vector)) > 0, vector
+    assert js(d, "return !document.getElementById('points-next').disabled"), "no next page"
+    d.save_screenshot(os.path.join(shots, "points.png"))
+
     d.get(f"{url}/dashboard#console")
     path = d.find_element(By.ID, "console-path")
     path.clear()
