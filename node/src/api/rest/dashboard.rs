@@ -57,7 +57,7 @@ pub async fn index() -> Response {
 }
 
 pub async fn asset(Path(name): Path<String>) -> Response {
-    file(if name.is_empty() { "index.html" } else { &name })
+    file(&name)
 }
 
 /// Points in one replica: counted here for local replicas, asked of the peer otherwise;
@@ -84,18 +84,13 @@ async fn count(s: &AppState, c: &Collection, shard: u32, peer: u64) -> Option<us
 
 async fn collection(s: &AppState, c: Arc<Collection>) -> Value {
     let layout = c.layout();
-    let mut counts = BTreeMap::new();
-    let asks = layout.replicas.iter().flat_map(|(shard, replicas)| {
-        replicas
-            .keys()
-            .map(|peer| (*shard, *peer))
-            .collect::<Vec<_>>()
-    });
-    let asks: Vec<(u32, u64)> = asks.collect();
+    let asks: Vec<(u32, u64)> = layout
+        .replicas
+        .iter()
+        .flat_map(|(shard, replicas)| replicas.keys().map(move |peer| (*shard, *peer)))
+        .collect();
     let found = join_all(asks.iter().map(|(sh, p)| count(s, &c, *sh, *p))).await;
-    for (ask, n) in asks.into_iter().zip(found) {
-        counts.insert(ask, n);
-    }
+    let counts: BTreeMap<(u32, u64), Option<usize>> = asks.into_iter().zip(found).collect();
     let shards: Vec<Value> = layout
         .replicas
         .iter()
@@ -110,7 +105,7 @@ async fn collection(s: &AppState, c: Arc<Collection>) -> Value {
             json!({"shard_id": shard, "shard_key": layout.key_of(*shard), "replicas": replicas})
         })
         .collect();
-    let progress = s.router.progress().clone();
+    let progress = s.router.progress();
     let transfers: Vec<Value> = layout
         .transfers
         .iter()
@@ -129,6 +124,7 @@ async fn collection(s: &AppState, c: Arc<Collection>) -> Value {
                    "done": done, "total": total})
         })
         .collect();
+    drop(progress);
     let resharding = layout.resharding.as_ref().map(|r| {
         json!({"direction": r.direction, "shard_id": r.shard_id, "peer_id": r.peer_id,
                "shard_key": r.key})
