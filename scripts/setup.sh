@@ -5,22 +5,7 @@
 # and kubectl/helm. Every step is skipped when already done. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/prereqs.sh
-need=()
-command -v openssl >/dev/null || need+=(openssl)
-command -v curl >/dev/null || need+=(curl)
-# The dashboard test drives a headless Chromium through chromedriver (Selenium).
-command -v chromium >/dev/null || need+=(chromium)
-command -v chromedriver >/dev/null || need+=(chromium-driver)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "missing test prerequisites; install them first: sudo apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+scripts/prereqs.sh --tests
 # The compatibility tests use the real qdrant-client from PyPI; the chart tests validate
 # rendered manifests with kubernetes-validate and checkov.
 [ -x .venv/bin/python ] || python3 -m venv .venv

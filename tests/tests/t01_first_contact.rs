@@ -1,6 +1,7 @@
 //! The quick parts of the first-contact check (`scripts/fresh-check.sh` runs the whole of it):
 //! the README's two commands are the scripts that do their own set-up, CI runs the same test
-//! command, and the run command's prerequisite check finds what the build needs here.
+//! command, and the run command's prerequisite check finds what the build needs here (and
+//! only that).
 
 use std::process::Command;
 use tests::repo_root;
@@ -70,4 +71,30 @@ fn prerequisite_check_passes_here_and_names_what_is_missing() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// A machine with only `libclang-cpp` (another library) or a versioned `libclang.so.1`
+/// failed the build after the check passed; the check must look for what clang-sys loads.
+#[test]
+fn libclang_is_found_only_under_the_names_the_build_loads() {
+    let check = |files: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            std::fs::write(dir.path().join(f), b"").unwrap();
+        }
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/prereqs.sh"))
+            .env("PREREQS_LIBCLANG_DIRS", dir.path())
+            .env("PREREQS_NO_INSTALL", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check(&["libclang-cpp.so.14", "libclang.so.1"]);
+    assert!(!ok && err.contains("libclang-dev"), "{err}");
+    assert!(check(&["libclang.so"]).0);
+    assert!(check(&["libclang-14.so"]).0);
 }
