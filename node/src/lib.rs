@@ -12,7 +12,8 @@ pub mod segment;
 pub mod snapshot;
 pub mod storage;
 
-use api::rest::{auth::Keys, metrics::Metrics, router, AppState};
+use api::responses::ResponseMetrics;
+use api::rest::{auth::Keys, router, AppState};
 use collection::Registry;
 use config::Settings;
 use consensus::handle::ConsensusSettings;
@@ -160,8 +161,8 @@ pub async fn run(
     .await?;
     let state = AppState {
         registry: registry.clone(),
-        metrics: Arc::new(Metrics::default()),
-        grpc_metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(ResponseMetrics::rest()),
+        grpc_metrics: Arc::new(ResponseMetrics::grpc()),
         started: Instant::now(),
         caught_up: Default::default(),
         node_id: uuid::Uuid::new_v4().to_string(),

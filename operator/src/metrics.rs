@@ -2,38 +2,69 @@
 
 use axum::routing::get;
 use axum::Router;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, Registry, TextEncoder};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    reconciles: AtomicU64,
-    failures: AtomicU64,
-    duration_micros: AtomicU64,
+    registry: Registry,
+    reconciles: IntCounter,
+    failures: IntCounter,
+    duration: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let reconciles = IntCounter::new("qdrant_operator_reconciles_total", "reconciles run")
+            .expect("valid counter");
+        let failures = IntCounter::new(
+            "qdrant_operator_reconcile_failures_total",
+            "reconciles that failed",
+        )
+        .expect("valid counter");
+        let duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "qdrant_operator_reconcile_duration_seconds",
+                "time one reconcile took",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0]),
+        )
+        .expect("valid histogram");
+        let registry = Registry::new();
+        for c in [
+            Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failures.clone()),
+            Box::new(duration.clone()),
+        ] {
+            registry.register(c).expect("metric names are distinct");
+        }
+        Self {
+            registry,
+            reconciles,
+            failures,
+            duration,
+        }
+    }
 }
 
 impl Metrics {
     pub fn reconciled(&self, took: Duration) {
-        self.reconciles.fetch_add(1, Ordering::Relaxed);
-        self.duration_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.reconciles.inc();
+        self.duration.observe(took.as_secs_f64());
     }
 
     pub fn failed(&self) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.failures.inc();
     }
 
+    /// The Prometheus text format.
     pub fn render(&self) -> String {
-        let n = self.reconciles.load(Ordering::Relaxed);
-        let f = self.failures.load(Ordering::Relaxed);
-        let secs = self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        format!(
-            "# TYPE qdrant_operator_reconciles_total counter\nqdrant_operator_reconciles_total {n}\n\
-             # TYPE qdrant_operator_reconcile_failures_total counter\nqdrant_operator_reconcile_failures_total {f}\n\
-             # TYPE qdrant_operator_reconcile_duration_seconds summary\n\
-             qdrant_operator_reconcile_duration_seconds_sum {secs}\nqdrant_operator_reconcile_duration_seconds_count {n}\n"
-        )
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics not encoded");
+        }
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
 
@@ -52,4 +83,31 @@ pub async fn serve(
             }),
         );
     axum::serve(listener, app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciles_counted_and_timed() {
+        let m = Metrics::default();
+        m.reconciled(Duration::from_millis(30));
+        m.reconciled(Duration::from_millis(70));
+        m.failed();
+        let t = m.render();
+        assert!(t.contains("qdrant_operator_reconciles_total 2"), "{t}");
+        assert!(
+            t.contains("qdrant_operator_reconcile_failures_total 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("qdrant_operator_reconcile_duration_seconds_bucket{le=\"0.05\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("qdrant_operator_reconcile_duration_seconds_count 2"),
+            "{t}"
+        );
+    }
 }

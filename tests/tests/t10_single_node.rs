@@ -40,7 +40,28 @@ fn service_endpoints() {
     create(&h, "m", json!({"vectors": {"size": 2, "distance": "Dot"}}));
     let (_, body) = h.text("/metrics").unwrap();
     assert!(body.contains("collections_total 1"), "{body}");
-    assert!(body.contains("rest_responses_total{method=\"PUT\",endpoint=\"/collections/{collection_name}\",status=\"200\"} 1"), "{body}");
+    assert!(body.contains("rest_responses_total{endpoint=\"/collections/{collection_name}\",method=\"PUT\",status=\"200\"} 1"), "{body}");
+    for line in [
+        "collection_points{id=\"m\"} 0",
+        "collection_vectors{collection=\"m\",vector=\"\"} 0",
+        "cluster_enabled 0",
+        "collection_active_replicas_min 1",
+        "# TYPE rest_responses_duration_seconds histogram",
+        "# TYPE process_minor_page_faults_total counter",
+    ] {
+        assert!(body.contains(line), "no {line} in {body}");
+    }
+    assert!(
+        body.contains("app_info{name=\"qdrant-node\",version=\""),
+        "{body}"
+    );
+    let threads = body
+        .lines()
+        .find_map(|l| l.strip_prefix("process_threads "));
+    assert!(
+        threads.and_then(|n| n.parse::<f64>().ok()) >= Some(2.0),
+        "{body}"
+    );
 }
 
 #[test]

@@ -295,5 +295,30 @@ fn telemetry_in_qdrants_shape_by_details_level() -> Result<()> {
     assert_ne!(anon["collections"]["collections"][0]["id"], json!("l"));
     let (code, _) = c.nodes[1].http().get("/telemetry?details_level=many")?;
     assert_eq!(code, 400);
+
+    // The same figures in /metrics, under Qdrant's names.
+    let (_, m) = c.nodes[1].http().text("/metrics")?;
+    let value = |line: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in {m}"))
+    };
+    assert_eq!(value("cluster_enabled "), 1.0);
+    assert_eq!(value("cluster_peers_total "), 3.0);
+    assert!(value("cluster_term ") >= 1.0);
+    let me = c.peer_id(1);
+    assert!(value(&format!("cluster_commit{{peer_id=\"{me}\"}} ")) >= 1.0);
+    assert_eq!(value("collection_active_replicas_min "), 2.0);
+    assert_eq!(value("collection_dead_replicas "), 0.0);
+    assert_eq!(value("collection_points{id=\"l\"} "), held as f64);
+    let ep = "endpoint=\"/collections/{collection_name}/points\",method=\"PUT\",status=\"200\"";
+    assert_eq!(
+        value(&format!("rest_responses_total{{{ep}}} ")),
+        (N / 200) as f64
+    );
+    let inf = value(&format!(
+        "rest_responses_duration_seconds_bucket{{{ep},le=\"+Inf\"}} "
+    ));
+    assert_eq!(inf, (N / 200) as f64);
     Ok(())
 }

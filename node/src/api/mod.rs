@@ -4,4 +4,6 @@
 pub mod deadline;
 pub mod error;
 pub mod grpc;
+pub mod process;
+pub mod responses;
 pub mod rest;

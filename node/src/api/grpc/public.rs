@@ -8,8 +8,8 @@
 use super::svc_collections::CollectionsService;
 use super::svc_points::PointsService;
 use super::svc_snapshots::SnapshotsService;
+use crate::api::responses::ResponseMetrics as Metrics;
 use crate::api::rest::auth::Keys;
-use crate::api::rest::metrics::Metrics;
 use crate::api::rest::AppState;
 use proto::health::health_check_response::ServingStatus;
 use proto::health::health_server::{Health, HealthServer};

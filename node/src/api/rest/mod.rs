@@ -37,9 +37,9 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<crate::api::responses::ResponseMetrics>,
     /// Public gRPC calls by method path and status code (for `/telemetry`).
-    pub grpc_metrics: Arc<metrics::Metrics>,
+    pub grpc_metrics: Arc<crate::api::responses::ResponseMetrics>,
     pub started: Instant,
     /// Set once this peer has caught up with the cluster after it started (`/readyz`).
     pub caught_up: Arc<std::sync::atomic::AtomicBool>,
@@ -77,7 +77,7 @@ pub fn router(state: AppState, web: Web) -> Router {
         .route("/healthz", get(service::healthz))
         .route("/livez", get(service::livez))
         .route("/readyz", get(service::readyz))
-        .route("/metrics", get(service::metrics))
+        .route("/metrics", get(metrics::get))
         .route("/telemetry", get(telemetry::get))
         .route("/quotas", get(quotas::get).put(quotas::put))
         .route("/issues", get(issues::get).delete(issues::delete))

@@ -3,7 +3,6 @@
 use super::AppState;
 use crate::collection::replicas::ReplicaState;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -92,63 +91,4 @@ async fn caught_up(s: &AppState, c: &crate::consensus::Consensus) -> Result<(), 
         )),
         Err(e) => Err(format!("leader unreachable: {e}")),
     }
-}
-
-pub async fn metrics(State(s): State<AppState>) -> Response {
-    let cols = s.registry.all();
-    let points: usize = cols.iter().map(|c| c.points_count()).sum();
-    let memory: usize = cols.iter().map(|c| c.memory_bytes()).sum();
-    let pending: usize = cols.iter().map(|c| c.pending_index()).sum();
-    let mut per_vector = Vec::new();
-    let mut vector_counts = Vec::new();
-    for c in &cols {
-        for m in c.column_memory() {
-            let labels = vec![
-                ("collection", c.name.clone()),
-                ("vector", m.name.clone()),
-                ("kind", format!("{:?}", m.kind).to_lowercase()),
-            ];
-            per_vector.push((labels.clone(), m.bytes as f64));
-            vector_counts.push((labels, m.vectors as f64));
-        }
-    }
-    let mut text = s.metrics.render(&[
-        ("app_info", "information about the node", 1.0),
-        (
-            "collections_total",
-            "number of collections",
-            cols.len() as f64,
-        ),
-        (
-            "collections_vector_total",
-            "number of points in all collections",
-            points as f64,
-        ),
-        (
-            "index_pending_vectors",
-            "vectors waiting to be indexed",
-            pending as f64,
-        ),
-        (
-            "segment_memory_bytes",
-            "bytes held by vectors and graphs",
-            memory as f64,
-        ),
-        (
-            "uptime_seconds",
-            "seconds since the node started",
-            s.started.elapsed().as_secs_f64(),
-        ),
-    ]);
-    text.push_str(&super::metrics::labeled(
-        "vector_memory_bytes",
-        "bytes held by one named vector's stored vectors and index on this node",
-        &per_vector,
-    ));
-    text.push_str(&super::metrics::labeled(
-        "vector_count",
-        "points on this node that have the named vector",
-        &vector_counts,
-    ));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

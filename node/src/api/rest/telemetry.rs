@@ -5,8 +5,8 @@
 //! names by hashes. gRPC answers are counted by method path and status code.
 
 use super::extract::{ok, Timer, Q};
-use super::metrics::{Metrics, Stat};
 use super::AppState;
+use crate::api::responses::{ResponseMetrics as Metrics, Stat};
 use crate::collection::Collection;
 use axum::extract::State;
 use axum::response::Response;
@@ -66,16 +66,6 @@ fn responses(metrics: &Metrics) -> Value {
         });
     }
     Value::Object(out)
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn ram_size() -> Option<u64> {
@@ -192,7 +182,7 @@ pub async fn get(t: Timer, State(s): State<AppState>, Q(q): Q<TelemetryParams>) 
         app["system"] = system();
         collections["collections"] = all.iter().map(|c| collection(c, level, anon)).collect();
         collections["snapshots"] = json!([]);
-        let rss = resident_bytes();
+        let rss = crate::api::process::resident_bytes();
         out["memory"] = json!({
             "active_bytes": rss, "allocated_bytes": rss, "metadata_bytes": 0,
             "resident_bytes": rss, "retained_bytes": 0,
