@@ -63,11 +63,36 @@ fn cluster_view_shows_collections_console_and_a_transfer() -> Result<()> {
     let op = json!({"move_shard": {"shard_id": shard, "from_peer_id": from, "to_peer_id": to}});
     let (code, body) = c.nodes[0].http().post("/collections/c/cluster", &op)?;
     assert_eq!(code, 200, "{body}");
+    // (Peer ids are asked of the nodes: before the pause.)
+    let third = (0..3)
+        .find(|i| ![from, to].contains(&c.peer_id(*i)))
+        .expect("a third peer");
+    let source = (0..3).find(|i| c.peer_id(*i) == from).expect("the source");
     c.nodes[to_index].pause();
+    // A peer that is neither source nor target shows the source's count too.
+    let counted = wait_for(
+        "the transfer's count on a third peer",
+        Duration::from_secs(30),
+        || {
+            let t = transfers(&c.nodes[third], "c");
+            let comment = t.first()?["comment"].as_str()?.to_string();
+            comment.starts_with("transferred ").then_some(comment)
+        },
+    );
     let watcher = if to_index == 1 { 2 } else { 1 };
     let watch_url = c.nodes[watcher].url.clone();
     let seen = std::panic::catch_unwind(|| browser(&watch_url, "cluster", "transfer", &["-", "c"]));
     c.nodes[to_index].resume();
+    let counted = counted?;
+    let held = cluster_info(&c.nodes[source], "c")["local_shards"]
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["shard_id"] == shard).cloned())
+        .map(|s| s["points_count"].clone())
+        .unwrap_or_default();
+    assert!(
+        counted.ends_with(&format!("/{held} points")),
+        "{counted} (source holds {held})"
+    );
     if let Err(e) = seen {
         std::panic::resume_unwind(e);
     }

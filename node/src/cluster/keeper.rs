@@ -53,16 +53,20 @@ async fn check_health(router: &Router, state: &mut State) -> BTreeSet<u64> {
     let peers: Vec<(u64, String)> = cs.peers().into_iter().filter(|(p, _)| *p != me).collect();
     let pings = peers
         .iter()
-        .map(|(p, uri)| router.remote().quota(*p, uri, PING_TIMEOUT));
+        .map(|(p, uri)| router.remote().report(*p, uri, PING_TIMEOUT));
     let results = futures::future::join_all(pings).await;
     let over = peers
         .iter()
         .zip(&results)
         .filter_map(|((p, _), r)| match r {
-            Ok(Some(u)) if u.exceeded => Some(*p),
+            Ok(r) if r.quota.as_ref().is_some_and(|u| u.exceeded) => Some(*p),
             _ => None,
         });
     router.set_over_quota(over.collect());
+    for ((p, _), r) in peers.iter().zip(&results) {
+        let transfers = r.as_ref().map(|r| r.transfers.clone()).unwrap_or_default();
+        router.progress().set_theirs(*p, transfers);
+    }
     state
         .failures
         .retain(|p, _| peers.iter().any(|(q, _)| q == p));

@@ -10,6 +10,7 @@ pub mod keeper;
 pub mod ordering;
 pub mod placement;
 pub mod prefetch;
+pub mod progress;
 pub mod query;
 pub mod reads;
 pub mod recommend;

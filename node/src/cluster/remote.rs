@@ -13,6 +13,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::Channel;
 
+/// A peer's health reply as the keeper uses it (fields empty from earlier versions).
+#[derive(Debug, Default)]
+pub struct PeerReport {
+    pub quota: Option<PeerUsage>,
+    pub transfers: Vec<super::progress::TransferProgress>,
+}
+
 /// Largest message between peers (a batch of points with their vectors).
 pub const MAX_MESSAGE: usize = 256 << 20;
 
@@ -265,6 +272,20 @@ impl Remote {
     ) -> Result<Option<PeerUsage>, RemoteError> {
         let reply = self.health_reply(peer, uri, false, timeout).await?;
         Ok(serde_json::from_slice(&reply.quota_json).ok())
+    }
+
+    /// What the keeper's health check learns: quota readings and transfer progress.
+    pub async fn report(
+        &self,
+        peer: u64,
+        uri: &str,
+        timeout: Duration,
+    ) -> Result<PeerReport, RemoteError> {
+        let reply = self.health_reply(peer, uri, false, timeout).await?;
+        Ok(PeerReport {
+            quota: serde_json::from_slice(&reply.quota_json).ok(),
+            transfers: serde_json::from_slice(&reply.transfers_json).unwrap_or_default(),
+        })
     }
 
     /// The peer's consensus status (as its `GET /cluster` shows it).

@@ -53,8 +53,8 @@ struct Inner {
     remote: Remote,
     /// Rotates the choice among remote replicas so reads spread over them.
     turn: AtomicUsize,
-    /// Transfers this peer runs as source: (collection, shard) -> (points sent, total).
-    progress: parking_lot::Mutex<HashMap<TransferKey, (usize, usize)>>,
+    /// How far the transfers this peer and the others send have got.
+    progress: super::progress::Progress,
     /// Peers this peer's health checks see down (for operators: `GET /cluster/unreachable`).
     unreachable: parking_lot::Mutex<std::collections::BTreeSet<u64>>,
     /// Transfers running on this peer.
@@ -124,8 +124,8 @@ impl Router {
         &self.inner.remote
     }
 
-    pub fn progress(&self) -> parking_lot::MutexGuard<'_, HashMap<TransferKey, (usize, usize)>> {
-        self.inner.progress.lock()
+    pub fn progress(&self) -> &super::progress::Progress {
+        &self.inner.progress
     }
 
     pub fn running(&self) -> parking_lot::MutexGuard<'_, std::collections::HashSet<TransferKey>> {

@@ -232,7 +232,7 @@ impl Sender {
 
     pub(super) fn progress(&self, done: usize, total: usize) {
         let key = self.t.key(&self.collection);
-        self.router.progress().insert(key, (done, total.max(done)));
+        self.router.progress().set(key, done, total);
     }
 
     /// Ends the copy under paused writes: the target now holds every write the source's
@@ -350,6 +350,7 @@ pub(super) fn stream(
     first: ShardOp,
 ) -> Result<usize, String> {
     let total = shard.segment().len();
+    s.progress(0, total);
     shard.with_writes_paused(|sh| {
         s.send(&first, None)?;
         sh.set_forward(&name(&s.t), Some(s.hook()));

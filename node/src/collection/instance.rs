@@ -262,6 +262,11 @@ impl Collection {
             .sum()
     }
 
+    /// Points stored in this peer's replica of `shard` (None: no replica here).
+    pub fn local_points(&self, shard: u32) -> Option<usize> {
+        self.local_shard(shard).ok().map(|s| s.segment().len())
+    }
+
     /// Points of local `shard` that reads must not see (a resharding moves them).
     pub fn hidden(&self, shard: u32) -> Option<super::resharding::Slot> {
         self.layout.read().hidden(shard)

@@ -140,6 +140,7 @@ impl proto::p2p::shards_server::Shards for ShardsService {
             },
             quota_json: serde_json::to_vec(&self.router.registry().quota().peer_usage())
                 .unwrap_or_default(),
+            transfers_json: serde_json::to_vec(&self.router.progress().mine()).unwrap_or_default(),
         }))
     }
 }

@@ -27,8 +27,8 @@ fn collection(c: &Collection) -> Value {
                 .map(|(peer, state)| {
                     let mut r = json!({"peer_id": peer, "state": state});
                     if *peer == c.local_peer {
-                        if let Ok(s) = c.local_shard(*id) {
-                            r["num_points"] = json!(s.segment().len());
+                        if let Some(n) = c.local_points(*id) {
+                            r["num_points"] = json!(n);
                         }
                     }
                     r

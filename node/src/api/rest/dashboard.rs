@@ -64,7 +64,7 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 /// None when the peer does not answer.
 async fn count(s: &AppState, c: &Collection, shard: u32, peer: u64) -> Option<usize> {
     if peer == c.local_peer {
-        return c.local_shard(shard).ok().map(|s| s.segment().len());
+        return c.local_points(shard);
     }
     let uri = s.router.uri(peer).ok()?;
     let req = ReadRequest::Count { filter: None };
@@ -105,14 +105,14 @@ async fn collection(s: &AppState, c: Arc<Collection>) -> Value {
             json!({"shard_id": shard, "shard_key": layout.key_of(*shard), "replicas": replicas})
         })
         .collect();
-    let progress = s.router.progress();
+    let (progress, me) = (s.router.progress(), s.router.local_peer());
     let transfers: Vec<Value> = layout
         .transfers
         .iter()
         .map(|t| {
-            // The source peer knows the exact progress; elsewhere the target's points over
-            // the source's tell it approximately.
-            let exact = progress.get(&t.key(&c.name)).copied();
+            // The source's count (reported to every peer about once a second); without it
+            // the target's points over the source's tell it approximately.
+            let exact = progress.get(&t.key(&c.name), t.from, me);
             let target_shard = t.to_shard_id.unwrap_or(t.shard_id);
             let of = |sh, p| counts.get(&(sh, p)).copied().flatten();
             let (done, total) = match exact {
@@ -124,7 +124,6 @@ async fn collection(s: &AppState, c: Arc<Collection>) -> Value {
                    "done": done, "total": total})
         })
         .collect();
-    drop(progress);
     let resharding = layout.resharding.as_ref().map(|r| {
         json!({"direction": r.direction, "shard_id": r.shard_id, "peer_id": r.peer_id,
                "shard_key": r.key})

@@ -34,7 +34,7 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
     let c = s.registry.get(name)?;
     let me = c.local_peer;
     let layout = c.layout();
-    let progress = s.router.progress().clone();
+    let router = s.router.clone();
     let name = c.name.clone();
     blocking(move || {
         let mut local = Vec::new();
@@ -47,11 +47,7 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
                     v["shard_key"] = json!(k);
                 }
                 if *peer == me {
-                    let points = c
-                        .local_shard(*shard)
-                        .map(|s| s.segment().len())
-                        .unwrap_or(0);
-                    v["points_count"] = json!(points);
+                    v["points_count"] = json!(c.local_points(*shard).unwrap_or(0));
                     v["state"] = json!(state);
                     local.push(v);
                 } else {
@@ -74,7 +70,9 @@ pub async fn cluster_info(s: &AppState, name: &str) -> ApiResult<Value> {
                 }
                 if tr.done {
                     v["comment"] = json!("copied; forwarding writes until the switch");
-                } else if let Some((done, total)) = progress.get(&tr.key(&name)) {
+                } else if let Some((done, total)) =
+                    router.progress().get(&tr.key(&name), tr.from, me)
+                {
                     v["comment"] = json!(format!("transferred {done}/{total} points"));
                 }
                 v
