@@ -28,6 +28,10 @@ pub struct QdrantClusterStatus {
     pub leader: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_operation: Option<String>,
+    /// The shard transfers of the chore running now, with points copied (one line, written
+    /// at most every 2 s; absent when no chore runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
     /// Secret that holds the REST API key (created by the operator when the spec names none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret: Option<String>,

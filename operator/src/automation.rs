@@ -6,6 +6,7 @@
 
 use crate::chores::{self, client::NodeClient, plan::Zones, ChoreError, Options};
 use crate::controller::Context;
+use crate::progress::StatusProgress;
 use crds::QdrantCluster;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
@@ -36,21 +37,27 @@ fn say(m: &str) {
 
 /// How a chore runs, with the failure domains of pods `0..pods` (looked up only for a
 /// chore that runs: a few API and REST calls per pod).
-async fn options(
+async fn options<'a>(
     qc: &QdrantCluster,
     ctx: &Context,
     ns: &str,
     pods: i32,
     key: Option<String>,
-) -> Options<'static> {
+    progress: &'a (dyn Fn(&str) + Send + Sync),
+) -> Options<'a> {
     Options {
         zones: zones(qc, ctx, ns, pods, key).await,
         snapshot_location: qc.spec.automation.snapshot_location.clone(),
         parallel: 2,
         transfer_timeout: TRANSFER_TIMEOUT,
         say: &say,
-        progress: &say,
+        progress,
     }
+}
+
+/// Shows a chore's progress in the QdrantCluster's status while it runs.
+fn shown(qc: &QdrantCluster, ctx: &Context, ns: &str) -> StatusProgress {
+    StatusProgress::start(Api::namespaced(ctx.client.clone(), ns), qc.name_any())
 }
 
 /// Failure domain of each pod's peer: its Kubernetes node's `topology.kubernetes.io/zone`
@@ -133,8 +140,12 @@ pub async fn scale_down(
         }
     }
     let c = client(qc, ctx, ns, 0, key.clone());
-    let o = options(qc, ctx, ns, want, key).await;
-    match chores::drain(&c, &leaving, &o).await {
+    let shown = shown(qc, ctx, ns);
+    let show = |m: &str| shown.set(m);
+    let o = options(qc, ctx, ns, want, key, &show).await;
+    let drained = chores::drain(&c, &leaving, &o).await;
+    shown.finish().await;
+    match drained {
         Ok(r) => Outcome {
             replicas: want,
             last_operation: Some(format!(
@@ -198,8 +209,12 @@ pub async fn upkeep(
             })
         });
         if expired {
-            let o = options(qc, ctx, ns, pods, key).await;
-            return match chores::recover(&c, Duration::ZERO, &o).await {
+            let shown = shown(qc, ctx, ns);
+            let show = |m: &str| shown.set(m);
+            let o = options(qc, ctx, ns, pods, key, &show).await;
+            let recovered = chores::recover(&c, Duration::ZERO, &o).await;
+            shown.finish().await;
+            return match recovered {
                 Ok(r) => {
                     dead.clear();
                     Upkeep {
@@ -218,7 +233,12 @@ pub async fn upkeep(
     if a.rebalance_on_scale_up && healthy {
         match chores::empty_peers(&c).await {
             Ok(empty) if !empty.is_empty() => {
-                match chores::rebalance(&c, &options(qc, ctx, ns, pods, key).await).await {
+                let shown = shown(qc, ctx, ns);
+                let show = |m: &str| shown.set(m);
+                let o = options(qc, ctx, ns, pods, key, &show).await;
+                let rebalanced = chores::rebalance(&c, &o).await;
+                shown.finish().await;
+                match rebalanced {
                     Ok(r) => {
                         return Upkeep {
                             note: Some(format!(

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod leader;
 pub mod metrics;
 pub mod nodes;
+pub mod progress;
 pub mod rollout;
 pub mod status;
 pub mod steps;

@@ -190,6 +190,8 @@ pub fn compute(qc: &QdrantCluster, o: &Observed) -> QdrantClusterStatus {
         peers,
         leader,
         last_operation: o.last_operation.clone().or(old.last_operation),
+        // Written by the chore while it runs (`progress.rs`); none runs once this is computed.
+        progress: None,
         api_key_secret: o.api_key_secret.clone().or(old.api_key_secret),
         formed,
         dead_peers: o.dead_peers.clone().unwrap_or(old.dead_peers),

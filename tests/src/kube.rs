@@ -263,6 +263,22 @@ impl ControlPlane {
         self.ok(&a)
     }
 
+    /// `kubectl get … -w -o json` in the background: every version of the object from now
+    /// on, read when the watch is finished.
+    pub fn watch(&self, args: &[&str]) -> Result<Watch> {
+        let out = tempfile::NamedTempFile::new_in(self.dir.path())?;
+        let child = Command::new(kubectl_bin())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .arg("get")
+            .args(args)
+            .args(["-w", "-o", "json"])
+            .stdin(Stdio::null())
+            .stdout(out.reopen()?)
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Watch { child, out })
+    }
+
     /// `kubectl get … -o json`, None when it does not exist.
     pub fn get(&self, args: &[&str]) -> Option<Value> {
         let mut a = vec!["get"];
@@ -270,6 +286,32 @@ impl ControlPlane {
         a.extend_from_slice(&["-o", "json"]);
         let (ok, out, _) = self.kubectl(&a).ok()?;
         ok.then(|| serde_json::from_str(&out).ok()).flatten()
+    }
+}
+
+/// A running `kubectl get -w`; stopped when finished or dropped.
+pub struct Watch {
+    child: Child,
+    out: tempfile::NamedTempFile,
+}
+
+impl Watch {
+    /// Stops watching; every object seen, oldest first.
+    pub fn finish(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(self.out.path()).unwrap_or_default();
+        serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .map_while(|v| v.ok())
+            .collect()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
