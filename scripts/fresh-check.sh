@@ -9,11 +9,12 @@ run_only=
 repo=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 home=$(mktemp -d /tmp/fresh-home.XXXXXX)
 echo "throw-away HOME: $home"
-# The toolchains stay where they are; every cache starts empty.
+# The toolchains stay where they are (rustup's home found before HOME changes); every cache
+# starts empty.
 cargo_bin=$(dirname "$(command -v cargo)")
 go_bin=$(dirname "$(command -v go)")
+export RUSTUP_HOME=${RUSTUP_HOME:-$(rustup show home 2>/dev/null || echo "$HOME/.rustup")}
 export HOME=$home CARGO_HOME=$home/.cargo XDG_CACHE_HOME=$home/.cache
-export RUSTUP_HOME=${RUSTUP_HOME:-$(rustup show home 2>/dev/null || echo /root/.rustup)}
 export GOPATH=$home/go GOCACHE=$home/.cache/go-build GOMODCACHE=$home/go/pkg/mod
 export PIP_NO_CACHE_DIR=1 PATH="$cargo_bin:$go_bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 unset CARGO_TARGET_DIR
