@@ -1,6 +1,6 @@
 //! A local shard: its RocksDB store, its in-memory segment, and the background thread that
-//! builds the segment's HNSW graph. Writes are persisted first, then applied in memory, under
-//! one lock, so readers never see a write the disk does not have.
+//! builds the segment's HNSW graph. Writes are persisted first, then applied in memory (one
+//! writer at a time), so readers never see a write the disk does not have.
 
 use super::clocks::{self, Clocks, Tag};
 use super::error::CollectionResult;
@@ -162,7 +162,9 @@ impl LocalShard {
         active: bool,
     ) -> CollectionResult<u64> {
         let version = *seq + 1;
-        let mut seg = self.segment.write();
+        // Read while the records are prepared and persisted (`seq` keeps other writers out,
+        // searches and the indexer go on); the write lock only to apply them in memory.
+        let seg = self.segment.read();
         let mut batch = ShardBatch::default();
         let mut puts: Vec<PointRecord> = Vec::new();
         let mut deletes: Vec<PointId> = Vec::new();
@@ -254,11 +256,13 @@ impl LocalShard {
             (_, None) if active => log.stage_untagged(&mut batch),
             (_, None) => None,
         };
+        drop(seg);
         self.store.write(batch, version)?;
         if let Some(staged) = staged {
             log.commit(staged);
         }
         drop(log);
+        let mut seg = self.segment.write();
         let payload_only = matches!(op, ShardOp::Payload(..));
         for r in puts {
             if payload_only {
