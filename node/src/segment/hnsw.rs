@@ -220,18 +220,13 @@ impl Hnsw {
                 })
                 .collect();
             scored.sort();
-            *list = self.select_diverse(&scored, cap, dist);
+            *list = self.select(&scored, cap, dist);
         }
     }
 
     /// Neighbour selection heuristic: keep a candidate only if it is closer to the base than
-    /// to every neighbour kept so far (at most `cap`).
-    fn select_diverse(
-        &self,
-        sorted: &[Scored],
-        cap: usize,
-        dist: &dyn Fn(u32, u32) -> f32,
-    ) -> Vec<u32> {
+    /// to every neighbour kept so far; fill up with the rest.
+    fn select(&self, sorted: &[Scored], cap: usize, dist: &dyn Fn(u32, u32) -> f32) -> Vec<u32> {
         let mut kept: Vec<u32> = Vec::with_capacity(cap);
         for c in sorted {
             if kept.len() >= cap {
@@ -241,14 +236,6 @@ impl Hnsw {
                 kept.push(c.id);
             }
         }
-        kept
-    }
-
-    /// The heuristic's choice, filled up to `cap` with the closest of the rest (a new node's
-    /// own links). A pruned back-link list is not filled: it keeps room for later links, so
-    /// it is pruned again far less often.
-    fn select(&self, sorted: &[Scored], cap: usize, dist: &dyn Fn(u32, u32) -> f32) -> Vec<u32> {
-        let mut kept = self.select_diverse(sorted, cap, dist);
         for c in sorted {
             if kept.len() >= cap {
                 break;
