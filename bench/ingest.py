@@ -14,14 +14,8 @@ import threading
 import time
 
 import numpy as np
+from grpc_rest import data, wait_indexed  # same data and readiness check as the other benches
 from qdrant_client import QdrantClient, models
-
-
-def data(n, dim):
-    rng = np.random.default_rng(7)
-    centers = rng.normal(size=(64, dim)).astype(np.float32)
-    pts = centers[rng.integers(0, 64, n)] + 0.3 * rng.normal(size=(n, dim)).astype(np.float32)
-    return pts.astype(np.float32)
 
 
 def pct(xs, p):
@@ -77,11 +71,7 @@ def run(url, points, batch, threads):
     upload_s = time.perf_counter() - t0
     done.set()
     searcher.join()
-    while True:
-        info = client.get_collection(name)
-        if info.status == models.CollectionStatus.GREEN and (info.indexed_vectors_count or 0) >= len(points) * 0.99:
-            break
-        time.sleep(0.2)
+    wait_indexed(client, name, len(points))
     green_s = time.perf_counter() - t0
     count = client.count(name, exact=True).count
     client.delete_collection(name)
@@ -106,7 +96,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--threads", default="1,4")
     args = ap.parse_args()
-    points = data(args.n, args.dim)
+    points, _ = data(args.n, args.dim, 0)
     for threads in [int(t) for t in args.threads.split(",")]:
         rows = [run(url, points, args.batch, threads) for url in args.url]
         for r in rows:

@@ -31,6 +31,8 @@ const BUCKETS: [f64; 11] = [
 pub struct ResponseMetrics {
     /// `rest` or `grpc`: the metric names' prefix.
     api: &'static str,
+    /// Label names, in the order `labels` gives their values.
+    names: &'static [&'static str],
     total: IntCounterVec,
     failed: Option<IntCounterVec>,
     duration: HistogramVec,
@@ -48,7 +50,7 @@ impl ResponseMetrics {
         Self::new("grpc", &["endpoint"], true)
     }
 
-    fn new(api: &'static str, labels: &[&str], failures: bool) -> Self {
+    fn new(api: &'static str, labels: &'static [&'static str], failures: bool) -> Self {
         let counter = |name: String, help: &str| {
             IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
         };
@@ -59,6 +61,7 @@ impl ResponseMetrics {
         .buckets(BUCKETS.to_vec());
         Self {
             api,
+            names: labels,
             total: counter(
                 format!("{api}_responses_total"),
                 "total number of responses",
@@ -122,13 +125,9 @@ impl ResponseMetrics {
         if let Some(f) = &self.failed {
             out.extend(f.collect());
         }
-        let labels: Vec<&str> = match self.failed {
-            Some(_) => vec!["endpoint"],
-            None => vec!["method", "endpoint", "status"],
-        };
         let gauge = |what: &str, help: &str| {
             let name = format!("{}_responses_{what}_duration_seconds", self.api);
-            GaugeVec::new(Opts::new(name, help), &labels).expect("valid gauge")
+            GaugeVec::new(Opts::new(name, help), self.names).expect("valid gauge")
         };
         let avg = gauge("avg", "average response duration");
         let min = gauge("min", "minimum response duration");

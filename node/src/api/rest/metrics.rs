@@ -63,9 +63,13 @@ fn collections(m: &mut Scrape, cols: &[Arc<Collection>]) {
         "number of collections",
         cols.len() as f64,
     );
-    let points: usize = cols.iter().map(|c| c.points_count()).sum();
+    let points = per_collection(cols, |c| c.points_count() as f64);
     let vt = "total number of vectors in all collections";
-    m.gauge("collections_vector_total", vt, points as f64);
+    m.gauge(
+        "collections_vector_total",
+        vt,
+        points.iter().map(|p| p.1).sum(),
+    );
     let (mut vectors, mut memory, mut counts) = (Rows::new(), Rows::new(), Rows::new());
     for c in cols {
         for col in c.column_memory() {
@@ -83,7 +87,6 @@ fn collections(m: &mut Scrape, cols: &[Arc<Collection>]) {
         labels,
         vectors,
     );
-    let points = per_collection(cols, |c| c.points_count() as f64);
     m.gauges(
         "collection_points",
         "points per collection on this node",
