@@ -161,6 +161,10 @@ fn run_index(
         stats::rss_bytes(None).unwrap_or(0) as f64 / 1e6,
         (stats::rss_bytes(None).unwrap_or(0).saturating_sub(rss0)) as f64 / 1e6,
     );
+    println!(
+        "  points no graph search reaches: {}",
+        seg.unreachable_points()
+    );
     let search = |q: &Vec<f32>, ef: usize| -> Vec<usize> {
         let mut q = q.clone();
         Distance::Cosine.preprocess(&mut q);

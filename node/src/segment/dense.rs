@@ -91,6 +91,10 @@ impl DenseColumn {
         self.with(o, |v| self.distance.order_of(q, v, norm))
     }
 
+    pub fn prefetch(&self, o: u32) {
+        self.data.prefetch(o as usize * self.dim, self.dim);
+    }
+
     pub fn pair_order(&self, a: u32, b: u32) -> f32 {
         let norm = self.normalised();
         self.with(a, |x| self.with(b, |y| self.distance.order_of(x, y, norm)))

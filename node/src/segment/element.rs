@@ -94,6 +94,15 @@ impl Elements {
         }
     }
 
+    /// Starts loading the values at `start..start + len` into cache.
+    pub fn prefetch(&self, start: usize, len: usize) {
+        match self {
+            Elements::F32(d) => d.get(start..start + len).map(super::simd::prefetch),
+            Elements::F16(d) => d.get(start..start + len).map(super::simd::prefetch),
+            Elements::U8(d) => d.get(start..start + len).map(super::simd::prefetch),
+        };
+    }
+
     /// The f32 slice at `start..start + len` when stored as f32 (no copy needed).
     pub fn as_f32(&self, start: usize, len: usize) -> Option<&[f32]> {
         match self {

@@ -377,7 +377,7 @@ impl Segment {
             let present = |o: u32| col.has(o) && self.live[o as usize];
             self.graphs[ci]
                 .read()
-                .insert_range(from, to, threads, &present, &d);
+                .insert_range(from, to, threads, &present, &d, &|o| col.prefetch(o));
             added += to - from;
         }
         added
@@ -405,6 +405,14 @@ impl Segment {
         self.column_memory().iter().map(|c| c.bytes).sum::<usize>()
             + self.ids.capacity() * 17
             + self.versions.capacity() * 8
+    }
+
+    /// Points in a graph that no graph search can reach, over all columns.
+    pub fn unreachable_points(&self) -> usize {
+        let present = |ci: usize, o: u32| self.columns[ci].has(o) && self.live[o as usize];
+        (self.graphs.iter().enumerate())
+            .map(|(ci, g)| g.read().unreached(&|o| present(ci, o)).len())
+            .sum()
     }
 
     /// Memory per named vector: its column and graph.

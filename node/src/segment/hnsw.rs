@@ -2,11 +2,12 @@
 //! Built by insertion; searches take a predicate so filtered search walks the full graph
 //! but only returns accepted points.
 
-use parking_lot::{Mutex, RwLock};
+use super::hnsw_links::Links;
+use parking_lot::Mutex;
 use rand::Rng;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrdering};
 
 /// A candidate ordered by distance (smaller is closer).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,8 +28,13 @@ impl PartialOrd for Scored {
     }
 }
 
-/// One node's neighbour lists by level, behind its own lock so inserts can run in parallel.
-type Links = RwLock<Vec<Vec<u32>>>;
+/// Distances to one vector, and a hint to start loading another's (the walk issues it for
+/// every neighbour before scoring them, so their memory loads overlap).
+#[derive(Clone, Copy)]
+pub struct Probe<'a> {
+    pub dist: &'a dyn Fn(u32) -> f32,
+    pub prefetch: &'a dyn Fn(u32),
+}
 
 #[derive(Debug)]
 pub struct Hnsw {
@@ -36,11 +42,15 @@ pub struct Hnsw {
     m0: usize,
     ef_construct: usize,
     level_mult: f64,
-    nodes: Vec<Links>,
+    links: Links,
+    /// Links into each node at level 0: a prune keeps a link that is its target's last.
+    in_links: Vec<AtomicU32>,
     /// Offsets below this are fully inserted.
     covered: AtomicUsize,
     entry: Mutex<Option<(u32, usize)>>,
     inserted: AtomicUsize,
+    /// `inserted` when unreached nodes were last linked in.
+    repaired_at: AtomicUsize,
 }
 
 /// Tracks visited nodes with a generation counter so a search needs no clearing pass.
@@ -93,16 +103,19 @@ impl Visited {
 
 impl Hnsw {
     pub fn new(m: usize, ef_construct: usize) -> Self {
-        let m = m.max(2);
+        // Level-0 list headers hold lengths in 16 bits.
+        let m = m.clamp(2, 16_000);
         Hnsw {
             m,
             m0: m * 2,
             ef_construct: ef_construct.max(m),
             level_mult: 1.0 / (m as f64).ln(),
-            nodes: Vec::new(),
+            links: Links::new(m * 2),
+            in_links: Vec::new(),
             covered: AtomicUsize::new(0),
             entry: Mutex::new(None),
             inserted: AtomicUsize::new(0),
+            repaired_at: AtomicUsize::new(0),
         }
     }
 
@@ -116,22 +129,14 @@ impl Hnsw {
     }
 
     pub fn bytes(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|l| {
-                l.read()
-                    .iter()
-                    .map(|n| n.capacity() * 4 + 24)
-                    .sum::<usize>()
-                    + 32
-            })
-            .sum()
+        self.links.bytes() + self.in_links.len() * 4
     }
 
     /// Makes room for offsets up to `n`; needs exclusive access, so callers do it briefly.
     pub fn reserve(&mut self, n: usize) {
-        while self.nodes.len() < n {
-            self.nodes.push(RwLock::new(Vec::new()));
+        self.links.grow(n);
+        while self.in_links.len() < n {
+            self.in_links.push(AtomicU32::new(0));
         }
     }
 
@@ -144,6 +149,7 @@ impl Hnsw {
         threads: usize,
         present: &(dyn Fn(u32) -> bool + Sync),
         dist: &(dyn Fn(u32, u32) -> f32 + Sync),
+        prefetch: &(dyn Fn(u32) + Sync),
     ) {
         let next = AtomicUsize::new(from);
         let work = || loop {
@@ -152,7 +158,7 @@ impl Hnsw {
                 break;
             }
             if present(o as u32) {
-                self.insert(o as u32, dist);
+                self.insert(o as u32, dist, prefetch);
             }
         };
         if threads <= 1 || to - from < 64 {
@@ -165,13 +171,19 @@ impl Hnsw {
             });
         }
         self.covered.fetch_max(to, AtomicOrdering::Release);
+        // The reachability walk costs O(graph): run it each time the graph grew by a tenth.
+        let n = self.inserted.load(AtomicOrdering::Acquire);
+        if n > self.repaired_at.load(AtomicOrdering::Acquire) * 11 / 10 {
+            self.repair(present, dist, prefetch);
+            self.repaired_at.store(n, AtomicOrdering::Release);
+        }
     }
 
     /// Inserts one node (its slot must be reserved).
-    pub fn insert(&self, id: u32, dist: &dyn Fn(u32, u32) -> f32) {
+    pub fn insert(&self, id: u32, dist: &dyn Fn(u32, u32) -> f32, prefetch: &dyn Fn(u32)) {
         let level =
             (-rand::thread_rng().gen_range(f64::EPSILON..1.0).ln() * self.level_mult) as usize;
-        *self.nodes[id as usize].write() = vec![Vec::new(); level + 1];
+        self.links.set_levels(id, level);
         self.inserted.fetch_add(1, AtomicOrdering::AcqRel);
         let current = {
             let mut e = self.entry.lock();
@@ -185,15 +197,21 @@ impl Hnsw {
         };
         let (mut ep, top) = current;
         let d = |o: u32| dist(id, o);
+        let probe = Probe { dist: &d, prefetch };
         for l in (level + 1..=top).rev() {
             ep = self.greedy(ep, l, &d);
         }
         for l in (0..=level.min(top)).rev() {
             let found =
-                Visited::with(|v| self.search_layer(ep, self.ef_construct, l, &d, &|_| true, v));
+                Visited::with(|v| self.search_layer(ep, self.ef_construct, l, probe, &|_| true, v));
             let cap = if l == 0 { self.m0 } else { self.m };
-            let chosen = self.select(&found, cap, dist);
-            self.nodes[id as usize].write()[l] = chosen.clone();
+            let (chosen, diverse) = Self::select(&found, cap, dist);
+            if l == 0 {
+                for &n in &chosen {
+                    self.in_links[n as usize].fetch_add(1, AtomicOrdering::Relaxed);
+                }
+            }
+            self.set_own(id, l, &chosen, diverse, cap);
             for n in chosen {
                 self.connect(n, id, l, cap, dist);
             }
@@ -207,35 +225,124 @@ impl Hnsw {
         }
     }
 
+    /// Adds the back-link `from -> to`. A full list is pruned by the heuristic without
+    /// filling it up again, so it has room for the next links and is pruned rarely; a
+    /// dropped link that was its target's last one at level 0 is kept while there is room.
+    /// The list's leading `diverse` links are a heuristic result, so their pairs need no
+    /// distances again.
     fn connect(&self, from: u32, to: u32, l: usize, cap: usize, dist: &dyn Fn(u32, u32) -> f32) {
-        let mut links = self.nodes[from as usize].write();
-        let Some(list) = links.get_mut(l) else { return };
+        let _w = self.links.lock(from);
+        if !self.links.has_level(from, l) {
+            return;
+        }
+        let mut list = Vec::with_capacity(cap + 1);
+        let diverse = self.links.get(from, l, &mut list);
         list.push(to);
-        if list.len() > cap {
-            let mut scored: Vec<Scored> = list
-                .iter()
-                .map(|&n| Scored {
+        if l == 0 {
+            self.in_links[to as usize].fetch_add(1, AtomicOrdering::Relaxed);
+        }
+        if list.len() <= cap {
+            self.links.set(from, l, &list, diverse);
+            return;
+        }
+        let mut scored: Vec<(Scored, bool)> = list
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let s = Scored {
                     dist: dist(from, n),
                     id: n,
-                })
-                .collect();
-            scored.sort();
-            *list = self.select(&scored, cap, dist);
+                };
+                (s, i < diverse)
+            })
+            .collect();
+        scored.sort_by_key(|a| a.0);
+        let mut kept = Self::diverse(&scored, cap, dist);
+        let mut diverse = kept.len();
+        if l == 0 {
+            for (s, _) in &scored {
+                if !kept.contains(&s.id) && !self.release(s.id) {
+                    self.keep_last(&mut kept, &mut diverse, s.id, cap);
+                }
+            }
+        }
+        self.links.set(from, l, &kept, diverse);
+    }
+
+    /// Removes one level-0 link into `id` from the count unless it is the last one.
+    fn release(&self, id: u32) -> bool {
+        self.in_links[id as usize]
+            .fetch_update(AtomicOrdering::AcqRel, AtomicOrdering::Acquire, |c| {
+                (c > 1).then(|| c - 1)
+            })
+            .is_ok()
+    }
+
+    /// Keeps `id`'s last link in `kept`: in free room, else in place of the farthest kept
+    /// link whose target has others (only when there is none is `id` left without).
+    fn keep_last(&self, kept: &mut Vec<u32>, diverse: &mut usize, id: u32, cap: usize) {
+        if kept.len() < cap {
+            kept.push(id);
+            return;
+        }
+        match (0..kept.len()).rev().find(|&i| self.release(kept[i])) {
+            Some(i) => {
+                kept.remove(i);
+                *diverse = (*diverse).min(i);
+                kept.push(id);
+            }
+            None => {
+                self.in_links[id as usize].fetch_sub(1, AtomicOrdering::AcqRel);
+            }
         }
     }
 
+    /// Sets a new node's own list on level `l`; back-links that concurrent inserts added to
+    /// it meanwhile stay while there is room.
+    fn set_own(&self, id: u32, l: usize, chosen: &[u32], diverse: usize, cap: usize) {
+        let _w = self.links.lock(id);
+        let mut old = Vec::new();
+        self.links.get(id, l, &mut old);
+        let mut list = chosen.to_vec();
+        for o in old {
+            if list.contains(&o) {
+                if l == 0 {
+                    self.in_links[o as usize].fetch_sub(1, AtomicOrdering::AcqRel);
+                }
+            } else if list.len() < cap {
+                list.push(o);
+            } else if l == 0 {
+                self.in_links[o as usize].fetch_sub(1, AtomicOrdering::AcqRel);
+            }
+        }
+        self.links.set(id, l, &list, diverse);
+    }
+
     /// Neighbour selection heuristic: keep a candidate only if it is closer to the base than
-    /// to every neighbour kept so far; fill up with the rest.
-    fn select(&self, sorted: &[Scored], cap: usize, dist: &dyn Fn(u32, u32) -> f32) -> Vec<u32> {
-        let mut kept: Vec<u32> = Vec::with_capacity(cap);
-        for c in sorted {
+    /// to every neighbour kept so far. Two candidates both flagged come from an earlier
+    /// heuristic result in the same order, so they are known to pass each other.
+    fn diverse(sorted: &[(Scored, bool)], cap: usize, dist: &dyn Fn(u32, u32) -> f32) -> Vec<u32> {
+        let mut kept: Vec<(u32, bool)> = Vec::with_capacity(cap);
+        for &(c, known) in sorted {
             if kept.len() >= cap {
                 break;
             }
-            if kept.iter().all(|&k| dist(c.id, k) > c.dist) {
-                kept.push(c.id);
+            if kept
+                .iter()
+                .all(|&(k, k_known)| (known && k_known) || dist(c.id, k) > c.dist)
+            {
+                kept.push((c.id, known));
             }
         }
+        kept.into_iter().map(|k| k.0).collect()
+    }
+
+    /// A new node's links: the heuristic's choice, filled up with the closest others; and
+    /// how many lead as the heuristic's choice.
+    fn select(sorted: &[Scored], cap: usize, dist: &dyn Fn(u32, u32) -> f32) -> (Vec<u32>, usize) {
+        let flagged: Vec<(Scored, bool)> = sorted.iter().map(|&s| (s, false)).collect();
+        let mut kept = Self::diverse(&flagged, cap, dist);
+        let diverse = kept.len();
         for c in sorted {
             if kept.len() >= cap {
                 break;
@@ -244,17 +351,7 @@ impl Hnsw {
                 kept.push(c.id);
             }
         }
-        kept
-    }
-
-    /// Copies a node's neighbours at level `l` into `buf` (locks held only while copying).
-    fn neighbours_into(&self, id: u32, l: usize, buf: &mut Vec<u32>) {
-        buf.clear();
-        if let Some(node) = self.nodes.get(id as usize) {
-            if let Some(list) = node.read().get(l) {
-                buf.extend_from_slice(list);
-            }
-        }
+        (kept, diverse)
     }
 
     fn greedy(&self, mut ep: u32, l: usize, d: &dyn Fn(u32) -> f32) -> u32 {
@@ -262,7 +359,7 @@ impl Hnsw {
         let mut buf = Vec::new();
         loop {
             let mut changed = false;
-            self.neighbours_into(ep, l, &mut buf);
+            self.links.get(ep, l, &mut buf);
             for &n in &buf {
                 let dn = d(n);
                 if dn < best {
@@ -284,10 +381,11 @@ impl Hnsw {
         ep: u32,
         ef: usize,
         l: usize,
-        d: &dyn Fn(u32) -> f32,
+        probe: Probe<'_>,
         accept: &dyn Fn(u32) -> bool,
         visited: &mut Visited,
     ) -> Vec<Scored> {
+        let d = probe.dist;
         let mut cand: BinaryHeap<Reverse<Scored>> = BinaryHeap::new();
         let mut best: BinaryHeap<Scored> = BinaryHeap::new();
         let mut buf = Vec::new();
@@ -304,11 +402,14 @@ impl Hnsw {
             if best.len() >= ef && best.peek().is_some_and(|w| c.dist > w.dist) {
                 break;
             }
-            self.neighbours_into(c.id, l, &mut buf);
-            for &n in &buf {
-                if !visited.insert(n) {
-                    continue;
+            buf.clear();
+            self.links.for_each(c.id, l, |n| {
+                if visited.insert(n) {
+                    (probe.prefetch)(n);
+                    buf.push(n);
                 }
+            });
+            for &n in &buf {
                 let dn = d(n);
                 if best.len() < ef || best.peek().is_some_and(|w| dn < w.dist) {
                     let s = Scored { dist: dn, id: n };
@@ -325,21 +426,74 @@ impl Hnsw {
         best.into_sorted_vec()
     }
 
+    /// Inserted nodes that a walk of level 0 from the entry point does not reach (a search
+    /// can never return them).
+    pub fn unreached(&self, present: &dyn Fn(u32) -> bool) -> Vec<u32> {
+        let Some((ep, _)) = *self.entry.lock() else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; self.in_links.len()];
+        let mut stack = vec![ep];
+        seen[ep as usize] = true;
+        while let Some(id) = stack.pop() {
+            self.links.for_each(id, 0, |n| {
+                if !std::mem::replace(&mut seen[n as usize], true) {
+                    stack.push(n);
+                }
+            });
+        }
+        (0..self.len() as u32)
+            .filter(|&i| !seen[i as usize] && present(i))
+            .collect()
+    }
+
+    /// Links every unreached node from its nearest reached one (pruning can leave a node,
+    /// or a small island of nodes, with no link in from the rest).
+    fn repair(
+        &self,
+        present: &dyn Fn(u32) -> bool,
+        dist: &dyn Fn(u32, u32) -> f32,
+        prefetch: &dyn Fn(u32),
+    ) {
+        let Some((entry, top)) = *self.entry.lock() else {
+            return;
+        };
+        for u in self.unreached(present) {
+            let d = |o: u32| dist(u, o);
+            let probe = Probe { dist: &d, prefetch };
+            let mut ep = entry;
+            for l in (1..=top).rev() {
+                ep = self.greedy(ep, l, &d);
+            }
+            let found = Visited::with(|v| self.search_layer(ep, self.m0, 0, probe, &|o| o != u, v));
+            if let Some(r) = found.first() {
+                let _w = self.links.lock(r.id);
+                let mut list = Vec::with_capacity(self.m0 + 1);
+                let mut diverse = self.links.get(r.id, 0, &mut list);
+                if !list.contains(&u) {
+                    self.in_links[u as usize].fetch_add(1, AtomicOrdering::AcqRel);
+                    self.keep_last(&mut list, &mut diverse, u, self.m0);
+                    self.links.set(r.id, 0, &list, diverse);
+                }
+            }
+        }
+    }
+
     /// The `k` nearest accepted nodes; `d` is the distance to the query.
     pub fn search(
         &self,
         k: usize,
         ef: usize,
-        d: &dyn Fn(u32) -> f32,
+        probe: Probe<'_>,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
         let Some((mut ep, top)) = *self.entry.lock() else {
             return Vec::new();
         };
         for l in (1..=top).rev() {
-            ep = self.greedy(ep, l, d);
+            ep = self.greedy(ep, l, probe.dist);
         }
-        let mut out = Visited::with(|v| self.search_layer(ep, ef.max(k), 0, d, accept, v));
+        let mut out = Visited::with(|v| self.search_layer(ep, ef.max(k), 0, probe, accept, v));
         out.truncate(k);
         out
     }
@@ -361,10 +515,16 @@ mod tests {
             |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
         let mut g = Hnsw::new(16, 100);
         g.reserve(n);
-        g.insert_range(0, n, 2, &|_| true, &|a, b| {
-            l2(&data[a as usize], &data[b as usize])
-        });
+        g.insert_range(
+            0,
+            n,
+            2,
+            &|_| true,
+            &|a, b| l2(&data[a as usize], &data[b as usize]),
+            &|_| {},
+        );
         assert_eq!(g.len(), n);
+        assert_eq!(g.unreached(&|_| true), Vec::<u32>::new());
         let mut hits = 0;
         for q in 0..50 {
             let query: Vec<f32> = (0..dim).map(|_| rng.gen::<f32>()).collect();
@@ -379,7 +539,12 @@ mod tests {
                 .filter(|&i| accept(i))
                 .take(10)
                 .collect();
-            let got = g.search(10, 64, &|i| l2(&query, &data[i as usize]), &accept);
+            let d = |i: u32| l2(&query, &data[i as usize]);
+            let probe = Probe {
+                dist: &d,
+                prefetch: &|_| {},
+            };
+            let got = g.search(10, 64, probe, &accept);
             assert!(got.iter().all(|s| accept(s.id)));
             hits += got.iter().filter(|s| truth.contains(&s.id)).count();
         }

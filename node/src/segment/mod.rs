@@ -10,6 +10,7 @@ pub mod facet;
 pub mod filter;
 pub mod filter_eval;
 pub mod hnsw;
+mod hnsw_links;
 pub mod multi;
 pub mod payload;
 pub mod payload_index;

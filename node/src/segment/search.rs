@@ -7,7 +7,7 @@
 use super::engine::Segment;
 use super::examples::Examples;
 use super::filter::{Condition, Filter};
-use super::hnsw::{Hnsw, Scored};
+use super::hnsw::{Hnsw, Probe, Scored};
 use super::point_id::PointId;
 use super::sparse_index::top_k;
 use super::vectors::{Column, QueryVector, VectorColumn};
@@ -130,8 +130,12 @@ impl Segment {
         let accept = |o: u32| col.has(o) && self.matches(o, req.filter);
         let threshold = self.full_scan_points(ci);
         let graph = self.graphs[ci].read();
-        let use_graph =
-            col.spec.in_graph() && !req.exact && self.len() > threshold && !graph.is_empty();
+        // A walk that keeps a quarter of the points in its queue costs more than a scan.
+        let use_graph = col.spec.in_graph()
+            && !req.exact
+            && self.len() > threshold
+            && self.graph_ef(ci, req).saturating_mul(4) < self.len()
+            && !graph.is_empty();
         let mut hits = match req.filter.and_then(|f| self.candidates(f)) {
             Some(c) if !use_graph || c.len() <= threshold => {
                 exact_top(c.into_iter(), req.top, order, &accept)
@@ -198,11 +202,13 @@ impl Segment {
         order: &dyn Fn(u32) -> f32,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        let ef = req
-            .ef
-            .unwrap_or(self.col_params(ci).ef_construct)
-            .max(req.top);
-        let mut hits = graph.search(req.top, ef, order, accept);
+        let ef = self.graph_ef(ci, req);
+        let col = &self.columns[ci];
+        let probe = Probe {
+            dist: order,
+            prefetch: &|o| col.prefetch(o),
+        };
+        let mut hits = graph.search(req.top, ef, probe, accept);
         let tail = exact_top(
             graph.len() as u32..self.ids.len() as u32,
             req.top,
@@ -214,6 +220,13 @@ impl Segment {
         hits.dedup_by_key(|s| s.id);
         hits.truncate(req.top);
         hits
+    }
+
+    /// The queue size of a graph walk: `hnsw_ef`, else `ef_construct`, at least `top`.
+    fn graph_ef(&self, ci: usize, req: &SearchRequest<'_>) -> usize {
+        req.ef
+            .unwrap_or(self.col_params(ci).ef_construct)
+            .max(req.top)
     }
 
     /// Estimates from a sample whether few enough points pass the filter for an exact scan.

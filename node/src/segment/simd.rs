@@ -253,6 +253,22 @@ macro_rules! dispatch {
     };
 }
 
+/// Asks the CPU to start loading `s` into cache (a hint; nothing on other targets).
+#[inline]
+pub fn prefetch<T>(s: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = s.as_ptr() as *const i8;
+        let bytes = std::mem::size_of_val(s);
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch never faults; the address is inside `s`.
+            unsafe { std::arch::x86_64::_mm_prefetch(p.add(off), std::arch::x86_64::_MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
+}
+
 dispatch!(dot);
 dispatch!(l2_squared);
 dispatch!(l1);

@@ -276,6 +276,13 @@ impl VectorColumn {
         }
     }
 
+    /// Starts loading a dense point's vector into cache (graph walks call it ahead).
+    pub fn prefetch(&self, o: u32) {
+        if let Column::Dense(c) = &self.data {
+            c.prefetch(o);
+        }
+    }
+
     /// Closeness of two stored points, for building the graph.
     pub fn pair_order(&self, a: u32, b: u32) -> f32 {
         match &self.data {
