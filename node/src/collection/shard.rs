@@ -15,6 +15,7 @@ use crate::storage::shard_store::ShardBatch;
 use crate::storage::ShardStore;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct LocalShard {
     pub id: u32,
     store: ShardStore,
     segment: RwLock<Segment>,
+    /// Writers waiting for `segment`: the indexer ends its step early for them.
+    writers_waiting: AtomicUsize,
     seq: Mutex<u64>,
     /// Taken after `seq`, by writers and by transfers while writes are paused.
     log: Mutex<OpLog>,
@@ -59,6 +62,7 @@ impl LocalShard {
             id,
             store,
             segment: RwLock::new(segment),
+            writers_waiting: AtomicUsize::new(0),
             seq: Mutex::new(seq),
             log: Mutex::new(log),
             wake: (Mutex::new(true), Condvar::new()),
@@ -76,13 +80,21 @@ impl LocalShard {
         self.segment.read()
     }
 
+    /// The segment for writing; the indexer yields it within one point.
+    fn segment_mut(&self) -> parking_lot::RwLockWriteGuard<'_, Segment> {
+        self.writers_waiting.fetch_add(1, Ordering::AcqRel);
+        let seg = self.segment.write();
+        self.writers_waiting.fetch_sub(1, Ordering::AcqRel);
+        seg
+    }
+
     pub fn set_hnsw_params(&self, params: HnswParams) {
-        self.segment.write().set_hnsw_params(params);
+        self.segment_mut().set_hnsw_params(params);
         self.notify();
     }
 
     pub fn with_segment_mut<R>(&self, f: impl FnOnce(&mut Segment) -> R) -> R {
-        let r = f(&mut self.segment.write());
+        let r = f(&mut self.segment_mut());
         self.notify();
         r
     }
@@ -262,7 +274,7 @@ impl LocalShard {
             log.commit(staged);
         }
         drop(log);
-        let mut seg = self.segment.write();
+        let mut seg = self.segment_mut();
         let payload_only = matches!(op, ShardOp::Payload(..));
         for r in puts {
             if payload_only {
@@ -293,7 +305,7 @@ impl LocalShard {
     /// Writes wait meanwhile.
     pub fn remove_vector(&self, name: &str) -> CollectionResult<()> {
         let seq = self.seq.lock();
-        let mut seg = self.segment.write();
+        let mut seg = self.segment_mut();
         let holders: Vec<u32> = seg
             .iter_live()
             .filter(|&o| seg.vector(o, name).is_some())
@@ -323,15 +335,28 @@ impl LocalShard {
 
 /// Builds the graph in small steps so writers and searchers wait at most one step.
 fn index_loop(shard: Weak<LocalShard>) {
+    lower_priority();
     loop {
         let Some(s) = shard.upgrade() else { return };
-        let added = s.segment.read().index_step(256);
-        if added == 0 {
+        let stop = || s.writers_waiting.load(Ordering::Acquire) > 0;
+        let added = s.segment.read().index_step(256, &stop);
+        if added == 0 && !stop() {
             let mut pending = s.wake.0.lock();
             if !*pending {
                 s.wake.1.wait_for(&mut pending, Duration::from_millis(500));
             }
             *pending = false;
         }
+    }
+}
+
+/// Indexing yields the CPU to requests: this thread, and the workers it starts, run at
+/// nice 5 (a quarter of a request thread's share when both want the CPU).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread; failure leaves the priority as is.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5);
     }
 }

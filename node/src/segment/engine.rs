@@ -7,7 +7,7 @@
 use super::distance::Distance;
 use super::filter::Filter;
 use super::filter_eval::{self, Point};
-use super::hnsw::Hnsw;
+use super::hnsw::{Hnsw, Inserting};
 use super::payload::{raw_values_at, Payload};
 use super::payload_index::{FieldType, PayloadIndex};
 use super::point_id::PointId;
@@ -359,8 +359,8 @@ impl Segment {
 
     /// Adds up to `budget` pending offsets to the graphs with `indexing_threads` workers;
     /// returns how many were added. Searches run meanwhile: the graph is only locked
-    /// exclusively to make room.
-    pub fn index_step(&self, budget: usize) -> usize {
+    /// exclusively to make room. `stop` true ends the step early (a writer waits for it).
+    pub fn index_step(&self, budget: usize, stop: &(dyn Fn() -> bool + Sync)) -> usize {
         let mut added = 0;
         for (ci, col) in self.columns.iter().enumerate() {
             if !self.wants_graph(ci) {
@@ -375,17 +375,24 @@ impl Segment {
             self.graphs[ci].write().reserve(to);
             let d = |a: u32, b: u32| col.pair_order(a, b);
             let present = |o: u32| col.has(o) && self.live[o as usize];
-            self.graphs[ci]
-                .read()
-                .insert_range(from, to, threads, &present, &d, &|o| col.prefetch(o));
-            added += to - from;
+            let how = Inserting {
+                present: &present,
+                dist: &d,
+                prefetch: &|o| col.prefetch(o),
+                stop,
+            };
+            let end = self.graphs[ci].read().insert_range(from, to, threads, how);
+            added += end - from;
+            if end < to {
+                break;
+            }
         }
         added
     }
 
     /// Indexes everything pending before returning.
     pub fn build_index(&self) {
-        while self.index_step(4096) > 0 {}
+        while self.index_step(4096, &|| false) > 0 {}
     }
 
     /// Offsets not yet in a graph (0 when the segment is small enough for exact search).
@@ -541,7 +548,7 @@ mod tests {
         for i in 0..100 {
             s.delete(PointId::Num(i * 3));
         }
-        while s.index_step(500) > 0 {}
+        while s.index_step(500, &|| false) > 0 {}
         assert_eq!(s.pending_index(), 0);
         let filter: Filter =
             serde_json::from_value(json!({"must": [{"key": "g", "range": {"lt": 50}}]})).unwrap();

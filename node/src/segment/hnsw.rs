@@ -28,6 +28,17 @@ impl PartialOrd for Scored {
     }
 }
 
+/// What inserting needs from the vectors and from the caller.
+#[derive(Clone, Copy)]
+pub struct Inserting<'a> {
+    /// False leaves an offset's slot isolated (no vector, or deleted).
+    pub present: &'a (dyn Fn(u32) -> bool + Sync),
+    pub dist: &'a (dyn Fn(u32, u32) -> f32 + Sync),
+    pub prefetch: &'a (dyn Fn(u32) + Sync),
+    /// Asked before each offset: true ends the range early (a writer is waiting).
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+}
+
 /// Distances to one vector, and a hint to start loading another's (the walk issues it for
 /// every neighbour before scoring them, so their memory loads overlap).
 #[derive(Clone, Copy)]
@@ -140,25 +151,26 @@ impl Hnsw {
         }
     }
 
-    /// Inserts offsets `from..to` (room reserved) with `threads` workers, then marks them
-    /// covered. `present(o)` false leaves an isolated slot.
+    /// Inserts offsets `from..to` (room reserved) with `threads` workers, or fewer when
+    /// `stop` says so, and marks them covered; returns the end of what was inserted.
     pub fn insert_range(
         &self,
         from: usize,
         to: usize,
         threads: usize,
-        present: &(dyn Fn(u32) -> bool + Sync),
-        dist: &(dyn Fn(u32, u32) -> f32 + Sync),
-        prefetch: &(dyn Fn(u32) + Sync),
-    ) {
+        how: Inserting<'_>,
+    ) -> usize {
         let next = AtomicUsize::new(from);
         let work = || loop {
+            if (how.stop)() {
+                break;
+            }
             let o = next.fetch_add(1, AtomicOrdering::Relaxed);
             if o >= to {
                 break;
             }
-            if present(o as u32) {
-                self.insert(o as u32, dist, prefetch);
+            if (how.present)(o as u32) {
+                self.insert(o as u32, how.dist, how.prefetch);
             }
         };
         if threads <= 1 || to - from < 64 {
@@ -170,13 +182,15 @@ impl Hnsw {
                 }
             });
         }
+        let to = next.into_inner().min(to);
         self.covered.fetch_max(to, AtomicOrdering::Release);
         // The reachability walk costs O(graph): run it each time the graph grew by a tenth.
         let n = self.inserted.load(AtomicOrdering::Acquire);
-        if n > self.repaired_at.load(AtomicOrdering::Acquire) * 11 / 10 {
-            self.repair(present, dist, prefetch);
+        if n > self.repaired_at.load(AtomicOrdering::Acquire) * 11 / 10 && !(how.stop)() {
+            self.repair(how.present, how.dist, how.prefetch);
             self.repaired_at.store(n, AtomicOrdering::Release);
         }
+        to
     }
 
     /// Inserts one node (its slot must be reserved).
@@ -515,14 +529,13 @@ mod tests {
             |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
         let mut g = Hnsw::new(16, 100);
         g.reserve(n);
-        g.insert_range(
-            0,
-            n,
-            2,
-            &|_| true,
-            &|a, b| l2(&data[a as usize], &data[b as usize]),
-            &|_| {},
-        );
+        let how = Inserting {
+            present: &|_| true,
+            dist: &|a, b| l2(&data[a as usize], &data[b as usize]),
+            prefetch: &|_| {},
+            stop: &|| false,
+        };
+        assert_eq!(g.insert_range(0, n, 2, how), n);
         assert_eq!(g.len(), n);
         assert_eq!(g.unreached(&|_| true), Vec::<u32>::new());
         let mut hits = 0;
