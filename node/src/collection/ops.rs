@@ -10,7 +10,8 @@ use crate::segment::point_id::PointId;
 use crate::segment::record::{NamedVectors, VectorData};
 use crate::segment::sparse_vector::SparseVector;
 use crate::segment::vectors::VectorSpec;
-use serde::de::Error as _;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -57,17 +58,77 @@ pub enum VectorInput {
     Parsed(BTreeMap<String, VectorData>),
 }
 
+/// Read straight from the parser: numbers go into the vector without a JSON tree between.
 impl<'de> Deserialize<'de> for VectorInput {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Array(a) => parse_vector(Value::Array(a))
-                .map(VectorInput::Single)
-                .map_err(D::Error::custom),
-            Value::Object(m) => Ok(VectorInput::Named(m.into_iter().collect())),
-            other => Err(D::Error::custom(format!(
-                "vector must be an array or an object of named vectors, got {other}"
-            ))),
+        d.deserialize_any(VectorInputVisitor)
+    }
+}
+
+struct VectorInputVisitor;
+
+impl<'de> Visitor<'de> for VectorInputVisitor {
+    type Value = VectorInput;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("vector must be an array or an object of named vectors")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VectorInput, A::Error> {
+        let mut dense = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut multi = Vec::new();
+        while let Some(item) = seq.next_element::<NumberOrRow>()? {
+            match item {
+                NumberOrRow::Number(x) if multi.is_empty() => dense.push(x),
+                NumberOrRow::Row(r) if dense.is_empty() => multi.push(r),
+                _ => {
+                    return Err(A::Error::custom(
+                        "vector must be an array of numbers or an array of arrays of numbers",
+                    ))
+                }
+            }
         }
+        Ok(VectorInput::Single(if multi.is_empty() {
+            VectorData::Dense(dense)
+        } else {
+            VectorData::Multi(multi)
+        }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<VectorInput, A::Error> {
+        let named = BTreeMap::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(VectorInput::Named(named))
+    }
+}
+
+/// One element of a vector array: a number (dense) or an array of numbers (multi).
+enum NumberOrRow {
+    Number(f32),
+    Row(Vec<f32>),
+}
+
+impl<'de> Deserialize<'de> for NumberOrRow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NumberOrRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or an array of numbers")
+            }
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<NumberOrRow, E> {
+                Ok(NumberOrRow::Number(x as f32))
+            }
+            fn visit_i64<E: serde::de::Error>(self, x: i64) -> Result<NumberOrRow, E> {
+                Ok(NumberOrRow::Number(x as f32))
+            }
+            fn visit_u64<E: serde::de::Error>(self, x: u64) -> Result<NumberOrRow, E> {
+                Ok(NumberOrRow::Number(x as f32))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NumberOrRow, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(NumberOrRow::Row)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -129,18 +190,47 @@ pub enum UpsertRequest {
 
 impl<'de> Deserialize<'de> for UpsertRequest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut v = Value::deserialize(d)?;
-        if let Some(points) = v.get_mut("points").map(Value::take) {
-            serde_json::from_value(points)
-                .map(UpsertRequest::List)
-                .map_err(|e| D::Error::custom(format!("invalid `points`: {e}")))
-        } else if let Some(batch) = v.get_mut("batch").map(Value::take) {
-            serde_json::from_value(batch)
-                .map(UpsertRequest::Batch)
-                .map_err(|e| D::Error::custom(format!("invalid `batch`: {e}")))
-        } else {
-            Err(D::Error::custom("expected `points` or `batch`"))
+        UpsertBody::deserialize(d).map(|b| b.request)
+    }
+}
+
+/// The upsert body with its `shard_key`, read in one pass (other keys are ignored).
+#[derive(Clone, Debug)]
+pub struct UpsertBody {
+    pub request: UpsertRequest,
+    pub shard_key: Option<ShardKeySelector>,
+}
+
+impl<'de> Deserialize<'de> for UpsertBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UpsertBody;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with `points` or `batch`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UpsertBody, A::Error> {
+                let (mut request, mut shard_key) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "points" if request.is_none() => {
+                            request = Some(UpsertRequest::List(map.next_value()?))
+                        }
+                        "batch" if request.is_none() => {
+                            request = Some(UpsertRequest::Batch(map.next_value()?))
+                        }
+                        "shard_key" => shard_key = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let request =
+                    request.ok_or_else(|| A::Error::custom("expected `points` or `batch`"))?;
+                Ok(UpsertBody { request, shard_key })
+            }
         }
+        d.deserialize_map(V)
     }
 }
 

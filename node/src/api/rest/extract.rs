@@ -28,6 +28,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
+        // Parsed once without tracking paths; only a body that fails is read again for the
+        // path to name in the error.
+        if let Ok(v) = serde_json::from_slice(body) {
+            return Ok(JsonBody(v));
+        }
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de)
             .map(JsonBody)

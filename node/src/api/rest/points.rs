@@ -7,7 +7,7 @@ use crate::api::deadline::within;
 use crate::cluster::consistency::{Consistency, ReadScope};
 use crate::cluster::ordering::WriteOrdering;
 use crate::collection::ops::{
-    selector, KeyedOp, PayloadChange, ShardOp, UpsertRequest, VectorInput,
+    selector, KeyedOp, PayloadChange, ShardOp, UpsertBody, UpsertRequest, VectorInput,
 };
 use crate::collection::query::PointRequest;
 use crate::collection::shard_key::ShardKeySelector;
@@ -162,9 +162,12 @@ pub async fn upsert(
     State(s): State<AppState>,
     P(name): P<String>,
     Q(params): Q<WriteParams>,
-    JsonBody(req): JsonBody<Keyed<UpsertRequest>>,
+    JsonBody(req): JsonBody<UpsertBody>,
 ) -> ApiResult<Response> {
-    let op = req.op(|r| upsert_op(&s, &name, r))?;
+    let op = KeyedOp {
+        op: upsert_op(&s, &name, req.request)?,
+        shard_key: req.shard_key,
+    };
     run(t, &s, &name, &params, vec![op]).await
 }
 
@@ -302,9 +305,12 @@ pub async fn batch(
     for op in b.operations {
         ops.push(match op {
             BatchOp::Upsert(v) => {
-                let req: Keyed<UpsertRequest> = serde_json::from_value(v)
+                let req: UpsertBody = serde_json::from_value(v)
                     .map_err(|e| ApiError::BadRequest(format!("Format error in JSON body: {e}")))?;
-                req.op(|r| upsert_op(&s, &name, r))?
+                KeyedOp {
+                    op: upsert_op(&s, &name, req.request)?,
+                    shard_key: req.shard_key,
+                }
             }
             BatchOp::Delete(b) => b.op(delete_op)?,
             BatchOp::SetPayload(b) => b.op(set_payload_op)?,
