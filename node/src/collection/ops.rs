@@ -20,17 +20,7 @@ use std::collections::BTreeMap;
 /// arrays (multi), or `{"indices", "values"}` (sparse).
 pub fn parse_vector(v: Value) -> Result<VectorData, String> {
     match v {
-        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => items
-            .into_iter()
-            .map(|row| {
-                serde_json::from_value::<Vec<f32>>(row)
-                    .map_err(|e| format!("a multivector must be a list of arrays of numbers: {e}"))
-            })
-            .collect::<Result<_, _>>()
-            .map(VectorData::Multi),
-        Value::Array(items) => serde_json::from_value(Value::Array(items))
-            .map(VectorData::Dense)
-            .map_err(|e| format!("vector must be an array of numbers: {e}")),
+        v @ Value::Array(_) => v.deserialize_seq(DenseOrMulti).map_err(|e| e.to_string()),
         Value::Object(m) if m.contains_key("indices") || m.contains_key("values") => {
             serde_json::from_value::<SparseVector>(Value::Object(m))
                 .map(VectorData::Sparse)
@@ -74,7 +64,27 @@ impl<'de> Visitor<'de> for VectorInputVisitor {
         f.write_str("vector must be an array or an object of named vectors")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VectorInput, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<VectorInput, A::Error> {
+        DenseOrMulti.visit_seq(seq).map(VectorInput::Single)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<VectorInput, A::Error> {
+        let named = BTreeMap::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(VectorInput::Named(named))
+    }
+}
+
+/// An array of numbers (dense) or of arrays of numbers (multi), read element by element.
+struct DenseOrMulti;
+
+impl<'de> Visitor<'de> for DenseOrMulti {
+    type Value = VectorData;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of numbers or an array of arrays of numbers")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VectorData, A::Error> {
         let mut dense = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut multi = Vec::new();
         while let Some(item) = seq.next_element::<NumberOrRow>()? {
@@ -88,16 +98,11 @@ impl<'de> Visitor<'de> for VectorInputVisitor {
                 }
             }
         }
-        Ok(VectorInput::Single(if multi.is_empty() {
+        Ok(if multi.is_empty() {
             VectorData::Dense(dense)
         } else {
             VectorData::Multi(multi)
-        }))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<VectorInput, A::Error> {
-        let named = BTreeMap::deserialize(MapAccessDeserializer::new(map))?;
-        Ok(VectorInput::Named(named))
+        })
     }
 }
 
@@ -435,6 +440,37 @@ impl From<ShardOp> for KeyedOp {
         KeyedOp {
             op,
             shard_key: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streamed(text: &str) -> Result<VectorData, String> {
+        match serde_json::from_str::<VectorInput>(text).map_err(|e| e.to_string())? {
+            VectorInput::Single(v) => Ok(v),
+            other => Err(format!("not a single vector: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn a_vector_reads_the_same_from_a_json_tree_and_from_the_stream() {
+        for text in ["[1, 2.5, -3]", "[]", "[[1, 2], [3]]", "[[]]"] {
+            let tree = parse_vector(serde_json::from_str(text).unwrap()).unwrap();
+            assert_eq!(tree, streamed(text).unwrap(), "{text}");
+        }
+        assert_eq!(
+            streamed("[[1], [2]]").unwrap(),
+            VectorData::Multi(vec![vec![1.0], vec![2.0]])
+        );
+        for bad in ["[1, [2]]", "[[1], 2]", "[1, \"a\"]", "[[1, \"a\"]]"] {
+            assert!(
+                parse_vector(serde_json::from_str(bad).unwrap()).is_err(),
+                "{bad}"
+            );
+            assert!(streamed(bad).is_err(), "{bad}");
         }
     }
 }
