@@ -300,6 +300,11 @@ impl Watch {
     pub fn finish(mut self) -> Vec<Value> {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.seen()
+    }
+
+    /// Every object seen so far, oldest first (a half-written last one is left out).
+    pub fn seen(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.out.path()).unwrap_or_default();
         serde_json::Deserializer::from_str(&text)
             .into_iter::<Value>()

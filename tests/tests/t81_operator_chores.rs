@@ -81,10 +81,21 @@ fn scale_down_drains_first_survives_an_operator_restart_and_refuses_what_cannot_
     );
     let leaving = c.peer_id(2);
 
-    // 3 -> 2: kill the operator once it started moving shards, then start it again.
+    // 3 -> 2: kill the operator once its transfers show in the status, then start it again.
     let watch = cp.watch(&["-n", "db", "qc", "demo"])?;
     cp.ok(&["scale", "-n", "db", "qc/demo", "--replicas=2"])?;
-    op.wait_log("move_shard c shard", Duration::from_secs(60))?;
+    let shown = wait_for(
+        "transfer progress in the status",
+        Duration::from_secs(60),
+        || {
+            watch
+                .seen()
+                .iter()
+                .filter_map(|v| v["status"]["progress"].as_str().map(String::from))
+                .find(|p| p.starts_with("c shard ") && p.contains(" → "))
+        },
+    )?;
+    eprintln!("progress in the status: {shown}");
     op.kill()?;
     // Shrunk already only if the peer had left first.
     let sts = cp.get(&["-n", "db", "sts", "demo"]).unwrap_or_default();
@@ -109,18 +120,8 @@ fn scale_down_drains_first_survives_an_operator_restart_and_refuses_what_cannot_
     cp.wait_get("Healthy at 2", &["-n", "db", "qc", "demo"], |v| {
         v["status"]["phase"] == "Healthy"
     })?;
-    // The drain's transfers were shown in the status while they ran, and are gone after.
-    let seen: Vec<String> = watch
-        .finish()
-        .iter()
-        .filter_map(|v| v["status"]["progress"].as_str().map(String::from))
-        .collect();
-    eprintln!("progress in the status: {seen:?}");
-    assert!(
-        seen.iter()
-            .any(|p| p.starts_with("c shard ") && p.contains(" → ")),
-        "no transfer progress in the status: {seen:?}"
-    );
+    // The drain's progress is gone from the status once it is over.
+    drop(watch);
     let qc = cp.get(&["-n", "db", "qc", "demo"]).unwrap_or_default();
     assert!(qc["status"].get("progress").is_none(), "{}", qc["status"]);
     // Whichever operator finished the drain said so (the first may have, before it died).
