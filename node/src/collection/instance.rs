@@ -7,7 +7,7 @@ use super::config::CollectionConfig;
 use super::error::{CollectionError, CollectionResult};
 use super::ops::{Selector, ShardOp};
 use super::replicas::{Layout, LayoutChange, LayoutError, ReplicaState};
-use super::shard::LocalShard;
+use super::shard::{IndexCounts, LocalShard};
 use super::shard_key::ShardKey;
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
@@ -284,6 +284,11 @@ impl Collection {
             .iter()
             .map(|s| s.segment().pending_index())
             .sum()
+    }
+
+    /// The local shards' `IndexCounts`, summed.
+    pub fn index_counts(&self) -> IndexCounts {
+        self.local_shards().iter().map(|s| s.index_counts()).sum()
     }
 
     pub fn memory_bytes(&self) -> usize {

@@ -6,18 +6,46 @@ use super::clocks::{self, Clocks, Tag};
 use super::error::CollectionResult;
 use super::oplog::OpLog;
 use super::ops::{PayloadChange, Selector, ShardOp};
+use crate::segment::image::SegmentImage;
 use crate::segment::payload::{delete_key, set_payload};
 use crate::segment::point_id::PointId;
 use crate::segment::record::PointRecord;
 use crate::segment::vectors::VectorSpec;
 use crate::segment::{HnswParams, Segment};
 use crate::storage::shard_store::ShardBatch;
-use crate::storage::ShardStore;
+use crate::storage::{index_file, ShardStore};
 use parking_lot::{Condvar, Mutex, RwLock};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The graphs are saved once the indexer caught up and they grew since the last save: by a
+/// quarter, or by anything when nothing was indexed for `QUIET` or saved for `SAVE_AFTER`.
+const SAVE_AFTER: Duration = Duration::from_secs(30);
+const QUIET: Duration = Duration::from_secs(1);
+
+/// What a shard's graphs hold, by where it came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IndexCounts {
+    /// Vectors whose graph nodes were opened from the saved graphs at start.
+    pub loaded: usize,
+    /// Vectors the indexer inserted since start.
+    pub built: usize,
+    /// Offsets the graphs covered as last saved (at start: as opened).
+    pub saved: usize,
+}
+
+impl std::iter::Sum for IndexCounts {
+    fn sum<I: Iterator<Item = IndexCounts>>(it: I) -> IndexCounts {
+        it.fold(IndexCounts::default(), |a, b| IndexCounts {
+            loaded: a.loaded + b.loaded,
+            built: a.built + b.built,
+            saved: a.saved + b.saved,
+        })
+    }
+}
 
 /// Called with every operation the shard applied (and its clock tag) while a transfer copies
 /// it elsewhere; an error does not fail the local write (the transfer notices and aborts).
@@ -25,7 +53,11 @@ pub type Forward = Arc<dyn Fn(&ShardOp, Option<Tag>) + Send + Sync>;
 
 pub struct LocalShard {
     pub id: u32,
+    dir: PathBuf,
     store: ShardStore,
+    loaded: usize,
+    built: AtomicUsize,
+    saved: AtomicUsize,
     segment: RwLock<Segment>,
     /// Writers waiting for `segment`: the indexer ends its step early for them.
     writers_waiting: AtomicUsize,
@@ -55,12 +87,30 @@ impl LocalShard {
     ) -> CollectionResult<Arc<LocalShard>> {
         let store = ShardStore::open(path)?;
         let mut segment = Segment::new(specs, params);
-        store.for_each(|rec| segment.upsert(rec))?;
+        let image = index_file::load(path).and_then(|b| SegmentImage::decode(&b));
+        let loaded = match image.filter(|i| i.signature == segment.signature()) {
+            Some(img) => {
+                let mut recs = BTreeMap::new();
+                store.for_each(|r| {
+                    recs.insert(r.id, r);
+                })?;
+                segment.restore(img, recs)
+            }
+            None => {
+                store.for_each(|rec| segment.upsert(rec))?;
+                0
+            }
+        };
+        let indexed = segment.indexed_vectors();
         let seq = store.last_seq()?;
         let log = OpLog::open(&store, seq == 0, log_budget)?;
         let shard = Arc::new(LocalShard {
             id,
+            dir: path.to_path_buf(),
             store,
+            loaded,
+            built: AtomicUsize::new(0),
+            saved: AtomicUsize::new(indexed),
             segment: RwLock::new(segment),
             writers_waiting: AtomicUsize::new(0),
             seq: Mutex::new(seq),
@@ -328,6 +378,39 @@ impl LocalShard {
         self.with_segment_mut(|seg| seg.update_spec(spec));
     }
 
+    pub fn index_counts(&self) -> IndexCounts {
+        IndexCounts {
+            loaded: self.loaded,
+            built: self.built.load(Ordering::Relaxed),
+            saved: self.saved.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes the graphs to disk (only the indexer's thread calls it: no insertion runs).
+    fn save_index(&self) {
+        let started = Instant::now();
+        let Some(image) = self.segment().image() else {
+            return;
+        };
+        let held = started.elapsed();
+        let bytes = image.encode();
+        match index_file::save(&self.dir, &bytes) {
+            Ok(()) => {
+                let saved = image.graphs.iter().map(|g| g.covered as usize).sum();
+                self.saved.store(saved, Ordering::Relaxed);
+                tracing::debug!(
+                    shard = self.id,
+                    points = image.ids.len(),
+                    bytes = bytes.len(),
+                    locked_ms = held.as_millis() as u64,
+                    total_ms = started.elapsed().as_millis() as u64,
+                    "graphs saved"
+                )
+            }
+            Err(e) => tracing::warn!(shard = self.id, error = %e, "graphs not saved"),
+        }
+    }
+
     pub fn flush(&self) -> CollectionResult<()> {
         Ok(self.store.flush()?)
     }
@@ -336,11 +419,28 @@ impl LocalShard {
 /// Builds the graph in small steps so writers and searchers wait at most one step.
 fn index_loop(shard: Weak<LocalShard>) {
     lower_priority();
+    let mut saved = match shard.upgrade() {
+        Some(s) => s.segment().indexed_vectors(),
+        None => return,
+    };
+    let (mut saved_at, mut indexed_at) = (Instant::now(), Instant::now());
     loop {
         let Some(s) = shard.upgrade() else { return };
         let stop = || s.writers_waiting.load(Ordering::Acquire) > 0;
         let added = s.segment.read().index_step(256, &stop);
-        if added == 0 && !stop() {
+        s.built.fetch_add(added, Ordering::Relaxed);
+        if added > 0 {
+            indexed_at = Instant::now();
+        } else if !stop() {
+            let indexed = s.segment().indexed_vectors();
+            let grown = indexed.abs_diff(saved);
+            let due = grown >= saved / 4
+                || indexed_at.elapsed() >= QUIET
+                || saved_at.elapsed() >= SAVE_AFTER;
+            if grown > 0 && due {
+                s.save_index();
+                (saved, saved_at) = (indexed, Instant::now());
+            }
             let mut pending = s.wake.0.lock();
             if !*pending {
                 s.wake.1.wait_for(&mut pending, Duration::from_millis(500));

@@ -44,9 +44,9 @@ pub struct Segment {
     pub(super) graphs: Vec<RwLock<Hnsw>>,
     pub(super) params: HnswParams,
     pub(super) ids: Vec<PointId>,
-    versions: Vec<u64>,
+    pub(super) versions: Vec<u64>,
     pub(super) live: Vec<bool>,
-    payloads: Vec<Payload>,
+    pub(super) payloads: Vec<Payload>,
     pub(super) id_map: BTreeMap<PointId, u32>,
     pub(super) index: PayloadIndex,
 }

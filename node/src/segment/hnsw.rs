@@ -2,7 +2,7 @@
 //! Built by insertion; searches take a predicate so filtered search walks the full graph
 //! but only returns accepted points.
 
-use super::hnsw_links::Links;
+use super::hnsw_links::{Links, SavedUpper};
 use parking_lot::Mutex;
 use rand::Rng;
 use std::cmp::{Ordering, Reverse};
@@ -510,6 +510,101 @@ impl Hnsw {
         let mut out = Visited::with(|v| self.search_layer(ep, ef.max(k), 0, probe, accept, v));
         out.truncate(k);
         out
+    }
+}
+
+/// A graph as saved: its parameters and every node's lists (`Links::export`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphImage {
+    pub m: u32,
+    pub ef_construct: u32,
+    pub covered: u64,
+    pub entry: Option<(u32, u32)>,
+    /// `1 + 2m` slots per node: a header (length, diverse << 16), then ids.
+    pub flat: Vec<u32>,
+    pub upper: Vec<SavedUpper>,
+}
+
+impl GraphImage {
+    /// Whether the lists fit the parameters and every id is a covered node.
+    pub fn is_sound(&self) -> bool {
+        let stride = 1 + 2 * Hnsw::new(self.m as usize, 1).m;
+        let n = self.upper.len();
+        let covered = self.covered as usize;
+        let ids_ok = |ids: &[u32]| ids.iter().all(|&i| (i as usize) < covered);
+        covered <= n
+            && self.flat.len() == n * stride
+            && self.entry.is_none_or(|(e, _)| (e as usize) < covered)
+            && self.flat.chunks(stride).enumerate().all(|(i, c)| {
+                let len = (c[0] & 0xffff) as usize;
+                len < stride && (len == 0 || i < covered) && ids_ok(&c[1..1 + len])
+            })
+            && self
+                .upper
+                .iter()
+                .enumerate()
+                .all(|(i, u)| (u.is_empty() || i < covered) && u.iter().all(|(l, _)| ids_ok(l)))
+    }
+}
+
+impl Hnsw {
+    /// The graph's lists for saving (the caller keeps insertions out meanwhile).
+    pub fn image(&self) -> GraphImage {
+        let covered = self.len();
+        let (flat, upper) = self.links.export(covered);
+        GraphImage {
+            m: self.m as u32,
+            ef_construct: self.ef_construct as u32,
+            covered: covered as u64,
+            entry: self.entry.lock().map(|(e, l)| (e, l as u32)),
+            flat,
+            upper,
+        }
+    }
+
+    /// A graph opened from a sound image, with the nodes `keep` refuses (points gone or
+    /// changed since it was saved) and every link to them taken out. Unreached nodes are
+    /// linked in by the next `relink`.
+    pub fn from_image(img: GraphImage, keep: &dyn Fn(u32) -> bool) -> Hnsw {
+        let mut g = Hnsw::new(img.m as usize, img.ef_construct as usize);
+        let covered = img.covered as usize;
+        let keep = |o: u32| (o as usize) < covered && keep(o);
+        g.links = Links::import(g.m0, &img.flat, img.upper, &keep);
+        let n = covered;
+        g.reserve(n);
+        let mut buf = Vec::new();
+        let mut kept = 0;
+        let mut top: Option<(u32, usize)> = None;
+        for id in (0..n as u32).filter(|&o| keep(o)) {
+            kept += 1;
+            g.links.get(id, 0, &mut buf);
+            for &t in &buf {
+                g.in_links[t as usize].fetch_add(1, AtomicOrdering::Relaxed);
+            }
+            let level = (1..).take_while(|&l| g.links.has_level(id, l)).count();
+            if top.is_none_or(|(_, t)| level > t) {
+                top = Some((id, level));
+            }
+        }
+        let entry = match img.entry {
+            Some((e, l)) if keep(e) => Some((e, l as usize)),
+            _ => top,
+        };
+        *g.entry.get_mut() = entry;
+        g.covered = AtomicUsize::new(n);
+        g.inserted = AtomicUsize::new(kept);
+        g.repaired_at = AtomicUsize::new(kept);
+        g
+    }
+
+    /// Nodes inserted (offsets covered without a vector are not).
+    pub fn inserted(&self) -> usize {
+        self.inserted.load(AtomicOrdering::Acquire)
+    }
+
+    /// Links in every node a walk from the entry point does not reach.
+    pub fn relink(&self, how: Inserting<'_>) {
+        self.repair(how.present, how.dist, how.prefetch);
     }
 }
 

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// A list above level 0 and how many of its first links are a selection result.
 type Upper = (Vec<u32>, usize);
 
+/// A node's lists above level 0 as saved: ids and `diverse` count per level.
+pub type SavedUpper = Vec<(Vec<u32>, u32)>;
+
 #[derive(Debug)]
 pub struct Links {
     /// Slots per node at level 0 (the length and `m0` ids).
@@ -121,6 +124,64 @@ impl Links {
             slot.1 = diverse;
         }
     }
+}
+
+impl Links {
+    /// Level-0 slots and the upper lists of nodes `0..n`, as saved.
+    pub fn export(&self, n: usize) -> (Vec<u32>, Vec<SavedUpper>) {
+        let n = n.min(self.writers.len());
+        let flat = (self.flat[..n * self.stride].iter())
+            .map(|a| a.load(Ordering::Acquire))
+            .collect();
+        let upper = (self.upper[..n].iter())
+            .map(|u| {
+                (u.read().iter())
+                    .map(|(l, d)| (l.clone(), *d as u32))
+                    .collect()
+            })
+            .collect();
+        (flat, upper)
+    }
+
+    /// Lists read back from `export`; each list keeps only the ids `keep` accepts (its
+    /// `diverse` prefix shrinks with it), and a node `keep` refuses has none.
+    pub fn import(
+        m0: usize,
+        flat: &[u32],
+        upper: Vec<SavedUpper>,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Links {
+        let mut links = Links::new(m0);
+        let n = upper.len();
+        links.grow(n);
+        let mut list = Vec::with_capacity(m0);
+        for (id, levels) in upper.into_iter().enumerate() {
+            let id = id as u32;
+            if !keep(id) {
+                continue;
+            }
+            links.set_levels(id, levels.len());
+            let base = id as usize * links.stride;
+            let h = flat[base];
+            let len = ((h & 0xffff) as usize).min(m0);
+            let diverse = kept_prefix(&flat[base + 1..base + 1 + len], (h >> 16) as usize, keep);
+            list.clear();
+            list.extend(flat[base + 1..base + 1 + len].iter().filter(|&&n| keep(n)));
+            links.set(id, 0, &list, diverse);
+            for (l, (ids, d)) in levels.into_iter().enumerate() {
+                let diverse = kept_prefix(&ids, d as usize, keep);
+                let ids: Vec<u32> = ids.into_iter().filter(|&n| keep(n)).collect();
+                links.set(id, l + 1, &ids, diverse);
+            }
+        }
+        links
+    }
+}
+
+/// How many of a list's first `diverse` ids `keep` accepts (dropping a link leaves the
+/// rest of a selection result one).
+fn kept_prefix(list: &[u32], diverse: usize, keep: &dyn Fn(u32) -> bool) -> usize {
+    list.iter().take(diverse).filter(|&&n| keep(n)).count()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! write batches, nothing about search or HTTP.
 
 pub mod codec;
+pub mod index_file;
 pub mod meta_store;
 pub mod raft_store;
 pub mod shard_store;

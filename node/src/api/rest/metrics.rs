@@ -164,6 +164,26 @@ fn collections(m: &mut Scrape, cols: &[Arc<Collection>]) {
         "vectors waiting to be indexed",
         pending as f64,
     );
+    let graphs: crate::collection::shard::IndexCounts = cols.iter().map(|c| c.index_counts()).sum();
+    for (name, help, v) in [
+        (
+            "index_loaded_vectors",
+            "vectors whose graph nodes were opened from disk at start",
+            graphs.loaded,
+        ),
+        (
+            "index_built_vectors",
+            "vectors inserted into a graph since start",
+            graphs.built,
+        ),
+        (
+            "index_saved_vectors",
+            "vectors covered by the graphs as last saved to disk",
+            graphs.saved,
+        ),
+    ] {
+        m.gauge(name, help, v as f64);
+    }
     let bytes: usize = cols.iter().map(|c| c.memory_bytes()).sum();
     m.gauge(
         "segment_memory_bytes",
