@@ -291,4 +291,72 @@ mod tests {
         assert_eq!(other.len(), stored.len());
         assert_eq!(other.indexed_vectors(), 0);
     }
+
+    #[test]
+    fn every_vector_kind_comes_back_at_its_offset() {
+        use super::super::sparse_vector::SparseVector;
+        use super::super::vectors::VectorKind;
+        let kind = |name: &str, kind| VectorSpec {
+            kind,
+            dim: if kind == VectorKind::Sparse { 0 } else { 4 },
+            distance: Distance::Dot,
+            ..VectorSpec::dense(name, 4, Distance::Dot)
+        };
+        let specs = vec![
+            kind("d", VectorKind::Dense),
+            kind("m", VectorKind::Multi),
+            kind("s", VectorKind::Sparse),
+        ];
+        let params = HnswParams {
+            m: 4,
+            ef_construct: 16,
+            full_scan_threshold_kb: 0,
+            indexing_threads: 1,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut v = || (0..4).map(|_| rng.gen::<f32>()).collect::<Vec<f32>>();
+        let mut stored = BTreeMap::new();
+        let mut s = Segment::new(specs.clone(), params);
+        for i in 0..300u64 {
+            let mut vectors: super::super::record::NamedVectors = BTreeMap::new();
+            if i % 3 != 0 {
+                vectors.insert("d".into(), VectorData::Dense(v()));
+            }
+            vectors.insert("m".into(), VectorData::Multi(vec![v(), v()]));
+            let sparse = SparseVector {
+                indices: vec![i as u32 % 7],
+                values: vec![1.0],
+            };
+            vectors.insert("s".into(), VectorData::Sparse(sparse));
+            let r = PointRecord {
+                id: PointId::Num(i % 250),
+                version: i,
+                vectors,
+                payload: Payload::new(),
+            };
+            stored.insert(r.id, r.clone());
+            s.upsert(r);
+        }
+        s.build_index();
+        let unreached = s.unreachable_points();
+        let img = SegmentImage::decode(&s.image().expect("an image").encode()).expect("decodes");
+        assert_eq!(
+            img.retired.len(),
+            50,
+            "the 50 replaced offsets keep their vectors"
+        );
+        let mut r = Segment::new(specs, params);
+        // Points without "d" have one vector in a graph, the others two.
+        let with_d = stored
+            .values()
+            .filter(|p| p.vectors.contains_key("d"))
+            .count();
+        assert_eq!(r.restore(img, stored.clone()), 250 + with_d);
+        assert_eq!(r.pending_index(), 0);
+        // Dot on random positive vectors leaves some unreached already; never more.
+        assert!(r.unreachable_points() <= unreached);
+        for (id, rec) in &stored {
+            assert_eq!(r.get(*id).as_ref(), Some(rec), "{id}");
+        }
+    }
 }
