@@ -2,7 +2,7 @@
 //! Built by insertion; searches take a predicate so filtered search walks the full graph
 //! but only returns accepted points.
 
-use super::hnsw_links::{Links, SavedUpper};
+use super::hnsw_links::{unpack, Links, SavedUpper};
 use parking_lot::Mutex;
 use rand::Rng;
 use std::cmp::{Ordering, Reverse};
@@ -536,7 +536,7 @@ impl GraphImage {
             && self.flat.len() == n * stride
             && self.entry.is_none_or(|(e, _)| (e as usize) < covered)
             && self.flat.chunks(stride).enumerate().all(|(i, c)| {
-                let len = (c[0] & 0xffff) as usize;
+                let (len, _) = unpack(c[0]);
                 len < stride && (len == 0 || i < covered) && ids_ok(&c[1..1 + len])
             })
             && self

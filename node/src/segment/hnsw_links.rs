@@ -77,11 +77,8 @@ impl Links {
 
     /// Level 0 header of `id`: (length, diverse).
     fn header(&self, id: u32) -> (usize, usize) {
-        let h = self.flat[id as usize * self.stride].load(Ordering::Acquire);
-        (
-            ((h & 0xffff) as usize).min(self.stride - 1),
-            (h >> 16) as usize,
-        )
+        let (len, diverse) = unpack(self.flat[id as usize * self.stride].load(Ordering::Acquire));
+        (len.min(self.stride - 1), diverse)
     }
 
     /// Calls `f` with each neighbour of `id` on level `l`.
@@ -154,7 +151,6 @@ impl Links {
         let mut links = Links::new(m0);
         let n = upper.len();
         links.grow(n);
-        let mut list = Vec::with_capacity(m0);
         for (id, levels) in upper.into_iter().enumerate() {
             let id = id as u32;
             if !keep(id) {
@@ -162,26 +158,29 @@ impl Links {
             }
             links.set_levels(id, levels.len());
             let base = id as usize * links.stride;
-            let h = flat[base];
-            let len = ((h & 0xffff) as usize).min(m0);
-            let diverse = kept_prefix(&flat[base + 1..base + 1 + len], (h >> 16) as usize, keep);
-            list.clear();
-            list.extend(flat[base + 1..base + 1 + len].iter().filter(|&&n| keep(n)));
+            let (len, diverse) = unpack(flat[base]);
+            let level0 = &flat[base + 1..base + 1 + len.min(m0)];
+            let (list, diverse) = kept(level0, diverse, keep);
             links.set(id, 0, &list, diverse);
             for (l, (ids, d)) in levels.into_iter().enumerate() {
-                let diverse = kept_prefix(&ids, d as usize, keep);
-                let ids: Vec<u32> = ids.into_iter().filter(|&n| keep(n)).collect();
-                links.set(id, l + 1, &ids, diverse);
+                let (list, diverse) = kept(&ids, d as usize, keep);
+                links.set(id, l + 1, &list, diverse);
             }
         }
         links
     }
 }
 
-/// How many of a list's first `diverse` ids `keep` accepts (dropping a link leaves the
-/// rest of a selection result one).
-fn kept_prefix(list: &[u32], diverse: usize, keep: &dyn Fn(u32) -> bool) -> usize {
-    list.iter().take(diverse).filter(|&&n| keep(n)).count()
+/// The ids of a list that `keep` accepts, and how many of its first `diverse` ones stay
+/// (dropping a link leaves the rest of a selection result one).
+fn kept(list: &[u32], diverse: usize, keep: &dyn Fn(u32) -> bool) -> (Vec<u32>, usize) {
+    let diverse = list.iter().take(diverse).filter(|&&n| keep(n)).count();
+    (list.iter().copied().filter(|&n| keep(n)).collect(), diverse)
+}
+
+/// A level-0 header word: (length as stored, diverse); `set` writes it.
+pub fn unpack(h: u32) -> (usize, usize) {
+    ((h & 0xffff) as usize, (h >> 16) as usize)
 }
 
 #[cfg(test)]
