@@ -9,8 +9,10 @@ mod stats;
 mod vector_kinds;
 
 use clap::{Parser, Subcommand};
+use node::collection::quantization;
 use node::segment::distance::Distance;
 use node::segment::point_id::PointId;
+use node::segment::quantized::{QuantSearch, Quantization};
 use node::segment::record::{PointRecord, VectorData};
 use node::segment::vectors::{QueryVector, VectorSpec};
 use node::segment::{HnswParams, SearchRequest, Segment};
@@ -44,6 +46,12 @@ struct Cli {
     /// Concurrent query threads for the second pass.
     #[arg(long, default_value_t = 2, global = true)]
     threads: usize,
+    /// A `quantization_config` as Qdrant takes it, e.g. '{"scalar":{"type":"int8"}}'.
+    #[arg(long, global = true)]
+    quantization: Option<String>,
+    /// `params.quantization` of the searches, e.g. '{"rescore":true,"oversampling":2}'.
+    #[arg(long, global = true)]
+    quantization_search: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,16 +123,49 @@ fn load(cli: &Cli) -> anyhow::Result<Dataset> {
     }
 }
 
+fn json_arg(s: Option<&str>) -> anyhow::Result<Option<serde_json::Value>> {
+    Ok(s.map(serde_json::from_str).transpose()?)
+}
+
+/// Quantization of the in-process index and of its searches.
+struct Quant {
+    config: Option<Quantization>,
+    search: QuantSearch,
+}
+
+impl Quant {
+    fn parse(config: Option<&str>, search: Option<&str>) -> anyhow::Result<Quant> {
+        let config = match config {
+            None => None,
+            Some(c) => {
+                let v: serde_json::Value = serde_json::from_str(c)?;
+                quantization::check("quantization_config", &v, false)
+                    .map_err(anyhow::Error::msg)?;
+                quantization::parse(&v)
+            }
+        };
+        let search = match search {
+            None => QuantSearch::default(),
+            Some(s) => quantization::search_params(Some(&serde_json::from_str(s)?))
+                .map_err(anyhow::Error::msg)?,
+        };
+        Ok(Quant { config, search })
+    }
+}
+
 fn run_index(
     cli: &Cli,
-    m: usize,
-    ef_construct: usize,
+    (m, ef_construct): (usize, usize),
+    quant: Quant,
     data: &[Vec<f32>],
     queries: &[Vec<f32>],
     truth: &[Vec<usize>],
 ) {
     let dim = data[0].len();
-    let spec = VectorSpec::dense("", dim, Distance::Cosine);
+    let spec = VectorSpec {
+        quantization: quant.config,
+        ..VectorSpec::dense("", dim, Distance::Cosine)
+    };
     let mut seg = Segment::new(
         vec![spec],
         HnswParams {
@@ -176,6 +217,7 @@ fn run_index(
             top: 10,
             ef: Some(ef),
             exact: false,
+            quantization: quant.search,
             score_threshold: None,
             examples: None,
         };
@@ -276,7 +318,11 @@ fn main() -> anyhow::Result<()> {
         Cmd::Dump { out } => data::dump(out, &data, &queries, &truth)?,
         Cmd::Vectors { .. } => {}
         Cmd::Index { m, ef_construct } => {
-            run_index(&cli, *m, *ef_construct, &data, &queries, &truth)
+            let quant = Quant::parse(
+                cli.quantization.as_deref(),
+                cli.quantization_search.as_deref(),
+            )?;
+            run_index(&cli, (*m, *ef_construct), quant, &data, &queries, &truth)
         }
         Cmd::Rest {
             url,
@@ -295,6 +341,8 @@ fn main() -> anyhow::Result<()> {
                 replication_factor: *replication_factor,
                 efs: &cli.ef,
                 threads: cli.threads,
+                quantization: json_arg(cli.quantization.as_deref())?,
+                quantization_search: json_arg(cli.quantization_search.as_deref())?,
             };
             rest::run(&opts, &data, &queries, &truth)?
         }

@@ -15,6 +15,8 @@ pub struct Options<'a> {
     pub replication_factor: u32,
     pub efs: &'a [usize],
     pub threads: usize,
+    pub quantization: Option<Value>,
+    pub quantization_search: Option<Value>,
 }
 
 fn call(
@@ -57,6 +59,7 @@ pub fn run(
             "vectors": {"size": data[0].len(), "distance": "Cosine"},
             "shard_number": o.shards,
             "replication_factor": o.replication_factor,
+            "quantization_config": o.quantization,
         })),
     )?;
     let t = Instant::now();
@@ -103,7 +106,8 @@ pub fn run(
             &c,
             reqwest::Method::POST,
             format!("{base}/points/query"),
-            Some(json!({"query": q, "limit": 10, "params": {"hnsw_ef": ef}})),
+            Some(json!({"query": q, "limit": 10,
+                        "params": {"hnsw_ef": ef, "quantization": o.quantization_search}})),
         )?;
         Ok(v["result"]["points"]
             .as_array()

@@ -118,6 +118,7 @@ fn search(
         top: 10,
         ef,
         exact,
+        quantization: Default::default(),
         score_threshold: None,
         examples: None,
     })

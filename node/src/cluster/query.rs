@@ -49,6 +49,9 @@ pub async fn plain(
         QueryKind::Context { pairs } if pairs.is_empty() => QueryKind::None,
         k => k,
     };
+    let quantization =
+        crate::collection::quantization::search_params(stage.params.quantization.as_ref())
+            .map_err(CollectionError::bad)?;
     let search = |vector: VectorData, exclude| Search {
         using: stage.using.clone(),
         vector,
@@ -57,6 +60,7 @@ pub async fn plain(
         offset,
         ef: stage.params.hnsw_ef,
         exact: stage.params.exact,
+        quantization,
         score_threshold: stage.score_threshold,
         exclude,
         with_payload: wp.clone(),

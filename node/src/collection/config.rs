@@ -1,10 +1,11 @@
 //! Collection configuration in Qdrant's JSON shape: what create/update accept, what is
 //! stored, and what `GET /collections/{name}` reports.
 
+use super::quantization;
 use super::shard_key::ShardingMethod;
 use super::vector_config::{SparseVectorsConfig, VectorNameConfig, VectorParamsDiff};
 pub use super::vector_config::{VectorParams, VectorsConfig};
-use crate::segment::vectors::VectorSpec;
+use crate::segment::vectors::{VectorKind, VectorSpec};
 use crate::segment::HnswParams;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -99,6 +100,44 @@ pub struct CreateCollection {
     pub strict_mode_config: Option<Value>,
     pub metadata: Option<Map<String, Value>>,
     pub init_from: Option<Value>,
+}
+
+impl CreateCollection {
+    /// Checks the quantization configs, with Qdrant's whole messages.
+    pub fn check_quantization(&self) -> Result<(), String> {
+        if let Some(q) = &self.quantization_config {
+            quantization::check("quantization_config", q, false)?;
+        }
+        let (path, vectors) = match &self.vectors {
+            Some(VectorsConfig::Single(p)) => ("vectors.quantization_config", vec![p]),
+            Some(VectorsConfig::Named(m)) => {
+                ("vectors.?.quantization_config", m.values().collect())
+            }
+            None => ("", Vec::new()),
+        };
+        for q in vectors
+            .iter()
+            .filter_map(|p| p.quantization_config.as_ref())
+        {
+            quantization::check(path, q, false)?;
+        }
+        Ok(())
+    }
+}
+
+impl UpdateCollection {
+    /// Checks the quantization configs, with Qdrant's whole messages.
+    pub fn check_quantization(&self) -> Result<(), String> {
+        if let Some(q) = &self.quantization_config {
+            quantization::check("quantization_config", q, true)?;
+        }
+        for d in self.vectors.iter().flat_map(|m| m.values()) {
+            if let Some(q) = &d.quantization_config {
+                quantization::check("vectors.?.quantization_config", q, true)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `PATCH /collections/{name}` body.
@@ -281,11 +320,14 @@ impl CollectionConfig {
     pub fn specs(&self) -> Vec<VectorSpec> {
         let mut specs = self.params.specs();
         for s in &mut specs {
-            let own = self
-                .params
-                .vectors
-                .get(&s.name)
-                .and_then(|p| p.hnsw_config.as_ref());
+            let params = self.params.vectors.get(&s.name);
+            if s.kind == VectorKind::Dense {
+                let q = params.and_then(|p| p.quantization_config.as_ref());
+                s.quantization = q
+                    .or(self.quantization_config.as_ref())
+                    .and_then(quantization::parse);
+            }
+            let own = params.and_then(|p| p.hnsw_config.as_ref());
             if let Some(diff) = own {
                 let mut h = self.hnsw_config.clone();
                 if h.apply(diff).is_ok() {
@@ -401,8 +443,10 @@ impl CollectionConfig {
             p.merge(diff);
             p.validate()?;
         }
-        if req.quantization_config.is_some() {
-            self.quantization_config = req.quantization_config.clone();
+        match &req.quantization_config {
+            Some(q) if quantization::is_disabled(q) => self.quantization_config = None,
+            Some(q) => self.quantization_config = Some(q.clone()),
+            None => {}
         }
         if let Some(m) = &req.metadata {
             let meta = self.metadata.get_or_insert_with(Map::new);

@@ -16,6 +16,7 @@ use crate::segment::facet::{add_counts, FacetValue};
 use crate::segment::filter::{Condition, Filter};
 use crate::segment::payload_index::FieldType;
 use crate::segment::point_id::PointId;
+use crate::segment::quantized::QuantSearch;
 use crate::segment::record::{VectorData, VectorOutput, WithPayload, WithVector};
 use crate::segment::vectors::{QueryVector, VectorSpec};
 use crate::segment::SearchRequest;
@@ -37,6 +38,8 @@ pub struct Search {
     pub offset: usize,
     pub ef: Option<usize>,
     pub exact: bool,
+    #[serde(default)]
+    pub quantization: QuantSearch,
     pub score_threshold: Option<f32>,
     pub exclude: Option<PointId>,
     pub with_payload: WithPayload,
@@ -182,6 +185,7 @@ impl Collection {
                 top: top.min(seg.len()),
                 ef: s.ef,
                 exact: s.exact,
+                quantization: s.quantization,
                 score_threshold: s.score_threshold,
                 examples: examples.as_ref(),
             };

@@ -9,6 +9,7 @@ pub mod instance;
 pub mod local_read;
 pub mod oplog;
 pub mod ops;
+pub mod quantization;
 pub mod query;
 pub mod registry;
 pub mod replicas;

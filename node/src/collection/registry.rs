@@ -204,6 +204,7 @@ impl Registry {
                 "`init_from` is not supported".into(),
             ));
         }
+        req.check_quantization().map_err(CollectionError::bad)?;
         let config = CollectionConfig::from_create(req, default_shards)
             .map_err(|e| CollectionError::wrong(e.to_string()))?;
         if self.collections.read().contains_key(name) {

@@ -82,6 +82,7 @@ impl VectorParams {
             modifier: Modifier::None,
             full_scan_threshold: None,
             hnsw: None,
+            quantization: None,
         }
     }
 
@@ -190,8 +191,10 @@ impl VectorParamsDiff {
         if let Some(h) = &self.hnsw_config {
             p.hnsw_config = Some(h.clone());
         }
-        if self.quantization_config.is_some() {
-            p.quantization_config = self.quantization_config.clone();
+        match &self.quantization_config {
+            Some(q) if super::quantization::is_disabled(q) => p.quantization_config = None,
+            Some(q) => p.quantization_config = Some(q.clone()),
+            None => {}
         }
         p.on_disk = self.on_disk.or(p.on_disk);
         if self.memory.is_some() {
@@ -232,6 +235,7 @@ impl SparseVectorParams {
             modifier: self.modifier.unwrap_or_default(),
             full_scan_threshold: index.full_scan_threshold,
             hnsw: None,
+            quantization: None,
         }
     }
 

@@ -11,6 +11,7 @@ use super::hnsw::{Hnsw, Inserting};
 use super::payload::{raw_values_at, Payload};
 use super::payload_index::{FieldType, PayloadIndex};
 use super::point_id::PointId;
+use super::quantized::Quantized;
 use super::record::{NamedVectors, PointRecord, VectorData};
 use super::vectors::{VectorColumn, VectorKind, VectorSpec};
 use parking_lot::RwLock;
@@ -42,6 +43,8 @@ pub struct ColumnMemory {
 pub struct Segment {
     pub(super) columns: Vec<VectorColumn>,
     pub(super) graphs: Vec<RwLock<Hnsw>>,
+    /// Quantized copies of each column's vectors, covering at least its graph's offsets.
+    pub(super) quants: Vec<RwLock<Option<Quantized>>>,
     pub(super) params: HnswParams,
     pub(super) ids: Vec<PointId>,
     pub(super) versions: Vec<u64>,
@@ -58,6 +61,7 @@ impl Segment {
             .map(|_| RwLock::new(Self::graph(params)))
             .collect();
         Segment {
+            quants: specs.iter().map(|_| RwLock::new(None)).collect(),
             columns: specs.into_iter().map(VectorColumn::new).collect(),
             graphs,
             params,
@@ -127,6 +131,7 @@ impl Segment {
         }
         self.columns.push(col);
         self.graphs.push(RwLock::new(Self::graph(params)));
+        self.quants.push(RwLock::new(None));
     }
 
     /// Drops a named vector's column and graph.
@@ -134,16 +139,22 @@ impl Segment {
         if let Some(i) = self.column(name) {
             self.columns.remove(i);
             self.graphs.remove(i);
+            self.quants.remove(i);
         }
     }
 
     /// Applies changed settings of a named vector: the sparse modifier and full scan
-    /// threshold take effect at once; other index parameters rebuild its graph; another
-    /// index datatype rebuilds the column from its stored vectors.
+    /// threshold take effect at once; another quantization is encoded anew by the indexer;
+    /// other index parameters rebuild its graph; another index datatype rebuilds the column
+    /// from its stored vectors.
     pub fn update_spec(&mut self, spec: &VectorSpec) {
         let Some(i) = self.column(&spec.name) else {
             return;
         };
+        if self.columns[i].spec.quantization != spec.quantization {
+            self.columns[i].spec.quantization = spec.quantization;
+            *self.quants[i].write() = None;
+        }
         let old = &mut self.columns[i];
         if old.spec.kind != spec.kind || old.spec.datatype == spec.datatype {
             old.spec.modifier = spec.modifier;
@@ -163,6 +174,7 @@ impl Segment {
         }
         self.columns[i] = col;
         self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
+        *self.quants[i].write() = None;
     }
 
     pub fn upsert(&mut self, rec: PointRecord) {
@@ -369,6 +381,8 @@ impl Segment {
             let threads = self.col_params(ci).indexing_threads;
             let from = self.graphs[ci].read().len();
             let to = col.len().min(from + budget.saturating_sub(added));
+            // Before the graph links an offset, a walk over codes may reach it.
+            self.sync_codes(ci, to.max(from));
             if to <= from {
                 continue;
             }
@@ -390,6 +404,35 @@ impl Segment {
         added
     }
 
+    /// Brings column `ci`'s codes to its quantization, covering offsets below `upto`:
+    /// trained (again) off the lock when there are none, they are of another kind, or
+    /// their sample was small for this many vectors; otherwise extended.
+    fn sync_codes(&self, ci: usize, upto: usize) {
+        let col = &self.columns[ci];
+        let (Some(kind), Some(dense)) = (col.spec.quantization, col.quantizable()) else {
+            if self.quants[ci].read().is_some() {
+                *self.quants[ci].write() = None;
+            }
+            return;
+        };
+        let fresh = match &*self.quants[ci].read() {
+            Some(q) if q.kind == kind && !q.wants_training(upto) => {
+                if q.len() >= upto {
+                    return;
+                }
+                false
+            }
+            _ => true,
+        };
+        if fresh {
+            let mut q = Quantized::train(kind, dense, upto);
+            q.extend(dense, upto);
+            *self.quants[ci].write() = Some(q);
+        } else if let Some(q) = self.quants[ci].write().as_mut() {
+            q.extend(dense, upto);
+        }
+    }
+
     /// Indexes everything pending before returning.
     pub fn build_index(&self) {
         while self.index_step(4096, &|| false) > 0 {}
@@ -399,7 +442,18 @@ impl Segment {
     pub fn pending_index(&self) -> usize {
         (0..self.columns.len())
             .filter(|&ci| self.wants_graph(ci))
-            .map(|ci| self.columns[ci].len() - self.graphs[ci].read().len())
+            .map(|ci| {
+                let covered = self.graphs[ci].read().len();
+                let coded = match (
+                    &self.columns[ci].spec.quantization,
+                    &*self.quants[ci].read(),
+                ) {
+                    (Some(_), Some(q)) => q.len().min(covered),
+                    (Some(_), None) if self.columns[ci].quantizable().is_some() => 0,
+                    _ => covered,
+                };
+                self.columns[ci].len() - covered + (covered - coded)
+            })
             .sum()
     }
 
@@ -424,14 +478,12 @@ impl Segment {
 
     /// Memory per named vector: its column and graph.
     pub fn column_memory(&self) -> Vec<ColumnMemory> {
-        self.columns
-            .iter()
-            .zip(&self.graphs)
-            .map(|(c, g)| ColumnMemory {
+        (self.columns.iter().zip(&self.graphs).zip(&self.quants))
+            .map(|((c, g), q)| ColumnMemory {
                 name: c.spec.name.clone(),
                 kind: c.spec.kind,
                 vectors: self.id_map.values().filter(|&&o| c.has(o)).count(),
-                bytes: c.bytes() + g.read().bytes(),
+                bytes: c.bytes() + g.read().bytes() + q.read().as_ref().map_or(0, |q| q.bytes()),
             })
             .collect()
     }
@@ -495,6 +547,7 @@ mod tests {
             top: 5,
             ef: None,
             exact: false,
+            quantization: Default::default(),
             score_threshold: None,
             examples: None,
         };
@@ -531,6 +584,7 @@ mod tests {
             top: 1,
             ef: Some(16),
             exact: false,
+            quantization: Default::default(),
             score_threshold: None,
             examples: None,
         };
@@ -564,12 +618,14 @@ mod tests {
                 top: 10,
                 ef: Some(64),
                 exact: false,
+                quantization: Default::default(),
                 score_threshold: None,
                 examples: None,
             };
             let approx = s.search(&base);
             let exact = s.search(&SearchRequest {
                 exact: true,
+                quantization: Default::default(),
                 ..base
             });
             assert!(approx.iter().all(|(o, _)| s.matches(*o, Some(&filter))));

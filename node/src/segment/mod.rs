@@ -16,6 +16,7 @@ pub mod multi;
 pub mod payload;
 pub mod payload_index;
 pub mod point_id;
+pub mod quantized;
 pub mod record;
 mod reopen;
 pub mod search;

@@ -205,14 +205,9 @@ mod tests {
 
     fn top(s: &Segment, q: &QueryVector, exact: bool) -> Vec<PointId> {
         let req = SearchRequest {
-            vector_name: "",
-            vector: q,
-            filter: None,
-            top: 10,
             ef: Some(64),
             exact,
-            score_threshold: None,
-            examples: None,
+            ..SearchRequest::nearest("", q, 10)
         };
         s.search(&req).iter().map(|h| s.id_of(h.0)).collect()
     }

@@ -9,6 +9,7 @@ use super::examples::Examples;
 use super::filter::{Condition, Filter};
 use super::hnsw::{Hnsw, Probe, Scored};
 use super::point_id::PointId;
+use super::quantized::{QuantSearch, Quantized};
 use super::sparse_index::top_k;
 use super::vectors::{Column, QueryVector, VectorColumn};
 use std::collections::BinaryHeap;
@@ -23,9 +24,27 @@ pub struct SearchRequest<'a> {
     pub top: usize,
     pub ef: Option<usize>,
     pub exact: bool,
+    pub quantization: QuantSearch,
     pub score_threshold: Option<f32>,
     /// Score against these examples instead of `vector` (which is then one of them).
     pub examples: Option<&'a Examples<QueryVector>>,
+}
+
+impl<'a> SearchRequest<'a> {
+    /// The `top` nearest points to `vector`: no filter, the graph's own `ef`, no threshold.
+    pub fn nearest(vector_name: &'a str, vector: &'a QueryVector, top: usize) -> Self {
+        SearchRequest {
+            vector_name,
+            vector,
+            filter: None,
+            top,
+            ef: None,
+            exact: false,
+            quantization: QuantSearch::default(),
+            score_threshold: None,
+            examples: None,
+        }
+    }
 }
 
 impl Segment {
@@ -204,11 +223,21 @@ impl Segment {
     ) -> Vec<Scored> {
         let ef = self.graph_ef(ci, req);
         let col = &self.columns[ci];
-        let probe = Probe {
-            dist: order,
-            prefetch: &|o| col.prefetch(o),
+        let quant = self.quants[ci].read();
+        let mut hits = match (quant.as_ref(), req.vector) {
+            (Some(q), QueryVector::Dense(v))
+                if !req.quantization.ignore && req.examples.is_none() && q.len() >= graph.len() =>
+            {
+                quantized_walk(graph, q, v, ef, req, order, accept)
+            }
+            _ => {
+                let probe = Probe {
+                    dist: order,
+                    prefetch: &|o| col.prefetch(o),
+                };
+                graph.search(req.top, ef, probe, accept)
+            }
         };
-        let mut hits = graph.search(req.top, ef, probe, accept);
         let tail = exact_top(
             graph.len() as u32..self.ids.len() as u32,
             req.top,
@@ -248,6 +277,33 @@ impl Segment {
     }
 }
 
+/// A graph walk over the codes: the best `top * oversampling` by their codes, rescored with
+/// the original vectors when asked (or by default for the kind), then the best `top`.
+fn quantized_walk(
+    graph: &Hnsw,
+    q: &Quantized,
+    query: &[f32],
+    ef: usize,
+    req: &SearchRequest<'_>,
+    order: &dyn Fn(u32) -> f32,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<Scored> {
+    let p = req.quantization;
+    let k = (req.top as f64 * p.oversampling.unwrap_or(1.0)).ceil() as usize;
+    let qq = q.prepare(query);
+    let probe = Probe {
+        dist: &|o| q.order(&qq, o),
+        prefetch: &|o| q.prefetch(o),
+    };
+    let mut hits = graph.search(k, ef.max(k), probe, accept);
+    if p.rescore.unwrap_or(q.kind.rescores_by_default()) {
+        hits.iter_mut().for_each(|h| h.dist = order(h.id));
+        hits.sort();
+    }
+    hits.truncate(req.top);
+    hits
+}
+
 fn exact_top(
     offsets: impl Iterator<Item = u32>,
     k: usize,
@@ -277,77 +333,5 @@ fn exact_top(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::segment::distance::Distance;
-    use crate::segment::record::{PointRecord, VectorData};
-    use crate::segment::vectors::{VectorKind, VectorSpec};
-    use crate::segment::HnswParams;
-    use rand::{Rng, SeedableRng};
-
-    fn multi_segment(n: usize, rng: &mut impl Rng) -> Segment {
-        let spec = VectorSpec {
-            kind: VectorKind::Multi,
-            ..VectorSpec::dense("m", 8, Distance::Cosine)
-        };
-        let params = HnswParams {
-            m: 16,
-            ef_construct: 100,
-            full_scan_threshold_kb: 1,
-            indexing_threads: 2,
-        };
-        let mut s = Segment::new(vec![spec.clone()], params);
-        for i in 0..n {
-            let k = rng.gen_range(2..7);
-            let mut v = VectorData::Multi(
-                (0..k)
-                    .map(|_| (0..8).map(|_| rng.gen::<f32>() - 0.5).collect())
-                    .collect(),
-            );
-            spec.preprocess(&mut v);
-            s.upsert(PointRecord {
-                id: crate::segment::point_id::PointId::Num(i as u64),
-                version: 1,
-                vectors: [("m".to_string(), v)].into(),
-                payload: Default::default(),
-            });
-        }
-        s.build_index();
-        s
-    }
-
-    #[test]
-    fn multivector_graph_search_finds_the_exact_max_sim_neighbours() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let s = multi_segment(2000, &mut rng);
-        assert_eq!(s.pending_index(), 0);
-        let spec = s.spec("m").cloned().unwrap();
-        let mut found = 0;
-        for _ in 0..30 {
-            let q = VectorData::Multi(
-                (0..3)
-                    .map(|_| (0..8).map(|_| rng.gen::<f32>() - 0.5).collect())
-                    .collect(),
-            );
-            let q = spec.prepare(q).unwrap();
-            let req = SearchRequest {
-                vector_name: "m",
-                vector: &q,
-                filter: None,
-                top: 10,
-                ef: None,
-                exact: false,
-                score_threshold: None,
-                examples: None,
-            };
-            let approx = s.search(&req);
-            let exact = s.search(&SearchRequest { exact: true, ..req });
-            found += approx
-                .iter()
-                .filter(|a| exact.iter().any(|e| e.0 == a.0))
-                .count();
-        }
-        eprintln!("multivector recall@10 {}", found as f64 / 300.0);
-        assert!(found >= 240, "recall {found}/300");
-    }
-}
+#[path = "search_tests.rs"]
+mod tests;

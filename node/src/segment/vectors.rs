@@ -8,6 +8,7 @@ use super::distance::Distance;
 use super::element::Datatype;
 use super::engine::HnswParams;
 use super::multi::{max_sim_order, MultiColumn};
+use super::quantized::Quantization;
 use super::record::VectorData;
 use super::sparse_index::SparseColumn;
 use super::sparse_vector::SparseVector;
@@ -45,6 +46,8 @@ pub struct VectorSpec {
     pub full_scan_threshold: Option<usize>,
     /// This vector's own index parameters (its `hnsw_config`), else the collection's.
     pub hnsw: Option<HnswParams>,
+    /// Quantized copies walked by graph searches (dense vectors only).
+    pub quantization: Option<Quantization>,
 }
 
 /// A query vector checked against a spec and preprocessed like stored vectors.
@@ -70,6 +73,7 @@ impl VectorSpec {
             modifier: Modifier::None,
             full_scan_threshold: None,
             hnsw: None,
+            quantization: None,
         }
     }
 
@@ -211,6 +215,15 @@ impl VectorColumn {
     pub fn retire(&mut self, o: u32) {
         if let Column::Sparse(c) = &mut self.data {
             c.retire(o);
+        }
+    }
+
+    /// The dense column, when its vectors can be quantized: stored as compared (an uint8
+    /// Cosine column is compared with its norms, which codes do not keep).
+    pub fn quantizable(&self) -> Option<&DenseColumn> {
+        match &self.data {
+            Column::Dense(c) if c.normalised() || c.distance != Distance::Cosine => Some(c),
+            _ => None,
         }
     }
 

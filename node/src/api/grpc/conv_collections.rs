@@ -4,6 +4,7 @@
 //! stored config.
 
 use super::conv_common::bad;
+use super::conv_quantization;
 use super::json_value::{map_from_json, map_to_json};
 use super::GrpcResult;
 use crate::api::rest::collections::CollectionInfo;
@@ -65,25 +66,6 @@ fn hnsw_json(h: g::HnswConfigDiff) -> Value {
     Value::Object(m)
 }
 
-fn quantization_json(q: g::QuantizationConfig) -> Value {
-    use g::quantization_config::Quantization as Q;
-    match q.quantization {
-        Some(Q::Scalar(s)) => {
-            json!({"scalar": {"type": "int8", "quantile": s.quantile, "always_ram": s.always_ram}})
-        }
-        Some(Q::Product(p)) => {
-            let c = ["x4", "x8", "x16", "x32", "x64"]
-                .get(p.compression as usize)
-                .copied()
-                .unwrap_or("x4");
-            json!({"product": {"compression": c, "always_ram": p.always_ram}})
-        }
-        Some(Q::Binary(b)) => json!({"binary": {"always_ram": b.always_ram}}),
-        Some(Q::Turboquant(t)) => json!({"turbo": {"always_ram": t.always_ram}}),
-        None => Value::Null,
-    }
-}
-
 fn vector_params_json(p: g::VectorParams) -> GrpcResult<Value> {
     let mut m = Map::new();
     m.insert("size".into(), json!(p.size));
@@ -92,7 +74,7 @@ fn vector_params_json(p: g::VectorParams) -> GrpcResult<Value> {
     put(
         &mut m,
         "quantization_config",
-        p.quantization_config.map(quantization_json),
+        p.quantization_config.map(conv_quantization::to_json),
     );
     put(&mut m, "on_disk", p.on_disk);
     put(&mut m, "datatype", p.datatype.and_then(datatype_name));
@@ -239,7 +221,7 @@ pub fn create(c: g::CreateCollection) -> GrpcResult<CreateCollection> {
     put(
         &mut m,
         "quantization_config",
-        c.quantization_config.map(quantization_json),
+        c.quantization_config.map(conv_quantization::to_json),
     );
     put(
         &mut m,
@@ -290,6 +272,11 @@ pub fn update(u: g::UpdateCollection) -> GrpcResult<UpdateCollection> {
     let diff = |d: g::VectorParamsDiff| {
         let mut o = Map::new();
         put(&mut o, "hnsw_config", d.hnsw_config.map(hnsw_json));
+        put(
+            &mut o,
+            "quantization_config",
+            d.quantization_config.map(conv_quantization::diff_to_json),
+        );
         put(&mut o, "on_disk", d.on_disk);
         put(&mut o, "memory", d.memory.and_then(memory_name));
         Value::Object(o)
@@ -304,26 +291,11 @@ pub fn update(u: g::UpdateCollection) -> GrpcResult<UpdateCollection> {
         }
         None => {}
     }
-    if let Some(q) = u.quantization_config {
-        use g::quantization_config_diff::Quantization as Q;
-        let v = match q.quantization {
-            Some(Q::Scalar(s)) => quantization_json(g::QuantizationConfig {
-                quantization: Some(g::quantization_config::Quantization::Scalar(s)),
-            }),
-            Some(Q::Product(p)) => quantization_json(g::QuantizationConfig {
-                quantization: Some(g::quantization_config::Quantization::Product(p)),
-            }),
-            Some(Q::Binary(b)) => quantization_json(g::QuantizationConfig {
-                quantization: Some(g::quantization_config::Quantization::Binary(b)),
-            }),
-            Some(Q::Turboquant(t)) => quantization_json(g::QuantizationConfig {
-                quantization: Some(g::quantization_config::Quantization::Turboquant(t)),
-            }),
-            Some(Q::Disabled(_)) => json!("Disabled"),
-            None => Value::Null,
-        };
-        m.insert("quantization_config".into(), v);
-    }
+    put(
+        &mut m,
+        "quantization_config",
+        u.quantization_config.map(conv_quantization::diff_to_json),
+    );
     put(
         &mut m,
         "sparse_vectors",
@@ -378,7 +350,10 @@ fn vector_params(p: &VectorParams) -> g::VectorParams {
         size: p.size,
         distance: distance(p.distance),
         hnsw_config: p.hnsw_config.as_ref().map(hnsw_diff),
-        quantization_config: None,
+        quantization_config: p
+            .quantization_config
+            .as_ref()
+            .and_then(conv_quantization::from_json),
         on_disk: p.on_disk,
         datatype: datatype(p.datatype),
         multivector_config: p.multivector_config.as_ref().map(|_| g::MultiVectorConfig {
@@ -488,7 +463,10 @@ fn config(c: &CollectionConfig) -> g::CollectionConfig {
         hnsw_config: Some(hnsw_config(&c.hnsw_config)),
         optimizer_config: Some(optimizers(&c.optimizer_config)),
         wal_config: Some(wal(&c.wal_config)),
-        quantization_config: None,
+        quantization_config: c
+            .quantization_config
+            .as_ref()
+            .and_then(conv_quantization::from_json),
         strict_mode_config: None,
         metadata: c.metadata.clone().map(map_from_json).unwrap_or_default(),
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod conv_collections;
 mod conv_common;
 mod conv_points;
+mod conv_quantization;
 mod conv_query;
 mod conv_vectors;
 mod json_value;

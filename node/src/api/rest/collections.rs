@@ -153,6 +153,7 @@ pub async fn update_collection(
     timeout: std::time::Duration,
 ) -> ApiResult<Value> {
     let c = s.registry.get(name)?;
+    update.check_quantization().map_err(ApiError::BadRequest)?;
     // Validate on a copy here, so a bad update is refused before it is proposed.
     c.config()
         .apply_update(&update)
