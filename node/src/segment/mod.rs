@@ -1,5 +1,6 @@
 //! Points, payloads, filters and the vector index of one shard. Synchronous code:
-//! no tokio, no HTTP, no Raft, no disk I/O (the storage layer persists what it is given).
+//! no tokio, no HTTP, no Raft, no disk I/O (the storage layer persists what it is given)
+//! but the memory-mapped files that hold `on_disk` vectors (`mapped.rs`).
 
 pub mod dense;
 pub mod distance;
@@ -12,6 +13,7 @@ pub mod filter_eval;
 pub mod hnsw;
 mod hnsw_links;
 pub mod image;
+mod mapped;
 pub mod multi;
 pub mod payload;
 pub mod payload_index;
