@@ -52,6 +52,9 @@ struct Cli {
     /// `params.quantization` of the searches, e.g. '{"rescore":true,"oversampling":2}'.
     #[arg(long, global = true)]
     quantization_search: Option<String>,
+    /// Vectors `on_disk` (REST: in the collection's config).
+    #[arg(long, global = true)]
+    on_disk: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +346,7 @@ fn main() -> anyhow::Result<()> {
                 threads: cli.threads,
                 quantization: json_arg(cli.quantization.as_deref())?,
                 quantization_search: json_arg(cli.quantization_search.as_deref())?,
+                on_disk: cli.on_disk,
             };
             rest::run(&opts, &data, &queries, &truth)?
         }

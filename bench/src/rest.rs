@@ -17,6 +17,7 @@ pub struct Options<'a> {
     pub threads: usize,
     pub quantization: Option<Value>,
     pub quantization_search: Option<Value>,
+    pub on_disk: bool,
 }
 
 fn call(
@@ -56,7 +57,7 @@ pub fn run(
         reqwest::Method::PUT,
         base.clone(),
         Some(json!({
-            "vectors": {"size": data[0].len(), "distance": "Cosine"},
+            "vectors": {"size": data[0].len(), "distance": "Cosine", "on_disk": o.on_disk},
             "shard_number": o.shards,
             "replication_factor": o.replication_factor,
             "quantization_config": o.quantization,

@@ -306,6 +306,7 @@ impl Collection {
                 match out.iter_mut().find(|o| o.name == m.name) {
                     Some(o) => {
                         o.bytes += m.bytes;
+                        o.mapped += m.mapped;
                         o.vectors += m.vectors;
                     }
                     None => out.push(m),

@@ -86,7 +86,7 @@ impl LocalShard {
         log_budget: u64,
     ) -> CollectionResult<Arc<LocalShard>> {
         let store = ShardStore::open(path)?;
-        let mut segment = Segment::new(specs, params);
+        let mut segment = Segment::new_in(specs, params, Some(path.to_path_buf()));
         let image = index_file::load(path).and_then(|b| SegmentImage::decode(&b));
         let loaded = match image.filter(|i| i.signature == segment.signature()) {
             Some(img) => {

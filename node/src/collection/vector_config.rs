@@ -83,6 +83,16 @@ impl VectorParams {
             full_scan_threshold: None,
             hnsw: None,
             quantization: None,
+            on_disk: self.in_file(),
+        }
+    }
+
+    /// Whether the vectors live in a mapped file: `on_disk`, unless `memory` says where.
+    fn in_file(&self) -> bool {
+        match self.memory.as_ref().and_then(Value::as_str) {
+            Some("pinned") => false,
+            Some("cold" | "cached") => true,
+            _ => self.on_disk == Some(true),
         }
     }
 
@@ -236,6 +246,7 @@ impl SparseVectorParams {
             full_scan_threshold: index.full_scan_threshold,
             hnsw: None,
             quantization: None,
+            on_disk: false,
         }
     }
 

@@ -4,6 +4,7 @@
 use super::distance::Distance;
 use super::element::{Datatype, Elements};
 use std::cell::RefCell;
+use std::path::Path;
 
 thread_local! {
     /// Buffers for decoding f16/u8 vectors to f32; a stack so nested reads work.
@@ -34,12 +35,22 @@ pub struct DenseColumn {
 
 impl DenseColumn {
     pub fn new(dim: usize, distance: Distance, datatype: Datatype) -> DenseColumn {
+        Self::new_in(dim, distance, datatype, None)
+    }
+
+    /// With the vectors in a mapped file in `disk` when given.
+    pub fn new_in(dim: usize, distance: Distance, datatype: Datatype, disk: Option<&Path>) -> Self {
         DenseColumn {
             dim,
             distance,
-            data: Elements::new(datatype),
+            data: Elements::new_in(datatype, disk),
             present: Vec::new(),
         }
+    }
+
+    /// Bytes of vectors in a mapped file.
+    pub fn mapped_bytes(&self) -> usize {
+        self.data.mapped_bytes()
     }
 
     /// Whether stored vectors are unit length (Cosine, except for uint8).

@@ -16,6 +16,7 @@ use super::record::{NamedVectors, PointRecord, VectorData};
 use super::vectors::{VectorColumn, VectorKind, VectorSpec};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HnswParams {
@@ -37,6 +38,8 @@ pub struct ColumnMemory {
     pub kind: VectorKind,
     pub vectors: usize,
     pub bytes: usize,
+    /// Bytes of vectors in mapped files (`on_disk`), not in `bytes`.
+    pub mapped: usize,
 }
 
 #[derive(Debug)]
@@ -52,17 +55,26 @@ pub struct Segment {
     pub(super) payloads: Vec<Payload>,
     pub(super) id_map: BTreeMap<PointId, u32>,
     pub(super) index: PayloadIndex,
+    /// Where `on_disk` vectors get their mapped files (in RAM without it).
+    disk: Option<PathBuf>,
 }
 
 impl Segment {
     pub fn new(specs: Vec<VectorSpec>, params: HnswParams) -> Segment {
+        Self::new_in(specs, params, None)
+    }
+
+    /// A segment whose `on_disk` vectors are in mapped files in `disk`.
+    pub fn new_in(specs: Vec<VectorSpec>, params: HnswParams, disk: Option<PathBuf>) -> Segment {
         let graphs = specs
             .iter()
             .map(|_| RwLock::new(Self::graph(params)))
             .collect();
         Segment {
             quants: specs.iter().map(|_| RwLock::new(None)).collect(),
-            columns: specs.into_iter().map(VectorColumn::new).collect(),
+            columns: (specs.into_iter())
+                .map(|s| VectorColumn::new_in(s, disk.as_deref()))
+                .collect(),
             graphs,
             params,
             ids: Vec::new(),
@@ -71,6 +83,7 @@ impl Segment {
             payloads: Vec::new(),
             id_map: BTreeMap::new(),
             index: PayloadIndex::default(),
+            disk,
         }
     }
 
@@ -82,7 +95,8 @@ impl Segment {
     /// replica that is cleared for a refill starts again from (the old graphs would keep
     /// every retired point as a dead end for searches).
     pub fn emptied(&self) -> Segment {
-        let mut s = Segment::new(self.specs().cloned().collect(), self.params);
+        let specs = self.specs().cloned().collect();
+        let mut s = Segment::new_in(specs, self.params, self.disk.clone());
         for (key, f) in &self.index.fields {
             s.create_field_index(key, f.field_type);
         }
@@ -125,7 +139,7 @@ impl Segment {
             return;
         }
         let params = spec.hnsw.unwrap_or(self.params);
-        let mut col = VectorColumn::new(spec);
+        let mut col = VectorColumn::new_in(spec, self.disk.as_deref());
         for _ in 0..self.ids.len() {
             col.push(None);
         }
@@ -156,7 +170,8 @@ impl Segment {
             *self.quants[i].write() = None;
         }
         let old = &mut self.columns[i];
-        if old.spec.kind != spec.kind || old.spec.datatype == spec.datatype {
+        let same_data = old.spec.datatype == spec.datatype && old.spec.on_disk == spec.on_disk;
+        if old.spec.kind != spec.kind || same_data {
             old.spec.modifier = spec.modifier;
             old.spec.full_scan_threshold = spec.full_scan_threshold;
             if old.spec.hnsw != spec.hnsw {
@@ -165,7 +180,8 @@ impl Segment {
             }
             return;
         }
-        let mut col = VectorColumn::new(spec.clone());
+        let retype = old.spec.datatype != spec.datatype;
+        let mut col = VectorColumn::new_in(spec.clone(), self.disk.as_deref());
         for o in 0..old.len() as u32 {
             col.push(old.get(o).as_ref());
             if !self.live[o as usize] {
@@ -173,8 +189,11 @@ impl Segment {
             }
         }
         self.columns[i] = col;
-        self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
-        *self.quants[i].write() = None;
+        // Moved to or from disk, the vectors are the same: the graph and codes still fit.
+        if retype {
+            self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
+            *self.quants[i].write() = None;
+        }
     }
 
     pub fn upsert(&mut self, rec: PointRecord) {
@@ -461,6 +480,11 @@ impl Segment {
         self.graphs.iter().map(|g| g.read().len()).sum()
     }
 
+    /// Bytes of vectors in mapped files.
+    pub fn mapped_bytes(&self) -> usize {
+        self.columns.iter().map(VectorColumn::mapped_bytes).sum()
+    }
+
     /// Heap bytes held by vectors, graphs and ids (payloads not counted).
     pub fn memory_bytes(&self) -> usize {
         self.column_memory().iter().map(|c| c.bytes).sum::<usize>()
@@ -484,6 +508,7 @@ impl Segment {
                 kind: c.spec.kind,
                 vectors: self.id_map.values().filter(|&&o| c.has(o)).count(),
                 bytes: c.bytes() + g.read().bytes() + q.read().as_ref().map_or(0, |q| q.bytes()),
+                mapped: c.mapped_bytes(),
             })
             .collect()
     }

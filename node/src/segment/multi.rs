@@ -6,6 +6,7 @@
 use super::dense::with_f32;
 use super::distance::Distance;
 use super::element::{Datatype, Elements};
+use std::path::Path;
 
 #[derive(Debug)]
 pub struct MultiColumn {
@@ -20,14 +21,24 @@ pub struct MultiColumn {
 
 impl MultiColumn {
     pub fn new(dim: usize, distance: Distance, datatype: Datatype) -> MultiColumn {
+        Self::new_in(dim, distance, datatype, None)
+    }
+
+    /// With the sub-vectors in a mapped file in `disk` when given.
+    pub fn new_in(dim: usize, distance: Distance, datatype: Datatype, disk: Option<&Path>) -> Self {
         MultiColumn {
             dim,
             distance,
-            data: Elements::new(datatype),
+            data: Elements::new_in(datatype, disk),
             start: Vec::new(),
             count: Vec::new(),
             vectors: 0,
         }
+    }
+
+    /// Bytes of sub-vectors in a mapped file.
+    pub fn mapped_bytes(&self) -> usize {
+        self.data.mapped_bytes()
     }
 
     fn normalised(&self) -> bool {

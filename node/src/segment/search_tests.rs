@@ -1,4 +1,4 @@
-//! Tests of `search.rs`: multivector graph search, quantized walks.
+//! Tests of `search.rs`: multivector graph search, quantized walks, vectors on disk.
 
 use super::*;
 use crate::segment::distance::Distance;
@@ -8,14 +8,16 @@ use crate::segment::vectors::{VectorKind, VectorSpec};
 use crate::segment::HnswParams;
 use rand::{Rng, SeedableRng};
 
+const PARAMS: HnswParams = HnswParams {
+    m: 16,
+    ef_construct: 100,
+    full_scan_threshold_kb: 1,
+    indexing_threads: 2,
+};
+
 /// A segment of `spec` holding `vectors` (ids 0..), indexed.
 fn filled(spec: VectorSpec, vectors: impl Iterator<Item = VectorData>) -> Segment {
-    let params = HnswParams {
-        m: 16,
-        ef_construct: 100,
-        full_scan_threshold_kb: 1,
-        indexing_threads: 2,
-    };
+    let params = PARAMS;
     let mut s = Segment::new(vec![spec.clone()], params);
     for (i, mut v) in vectors.enumerate() {
         spec.preprocess(&mut v);
@@ -196,4 +198,54 @@ fn another_quantization_is_encoded_anew_and_none_drops_the_codes() {
     s.update_spec(&spec);
     s.build_index();
     assert!(s.quants[0].read().is_none());
+}
+
+#[test]
+fn vectors_on_disk_answer_as_in_ram_and_move_back_without_a_new_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = VectorSpec {
+        on_disk: true,
+        ..VectorSpec::dense("", 32, Distance::Dot)
+    };
+    let params = PARAMS;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let data: Vec<VectorData> = (0..2000)
+        .map(|_| VectorData::Dense(random(&mut rng, 32)))
+        .collect();
+    let mut disk = Segment::new_in(vec![spec.clone()], params, Some(dir.path().into()));
+    let mut ram = Segment::new(vec![spec.clone()], params);
+    for (i, v) in data.iter().enumerate() {
+        for s in [&mut disk, &mut ram] {
+            s.upsert(PointRecord {
+                id: PointId::Num(i as u64),
+                version: 1,
+                vectors: [(String::new(), v.clone())].into(),
+                payload: Default::default(),
+            });
+        }
+    }
+    disk.build_index();
+    assert_eq!(disk.mapped_bytes(), 2000 * 32 * 4);
+    assert_eq!(ram.mapped_bytes(), 0);
+    // In RAM: a presence flag per point; the vectors are in the page cache.
+    assert!(
+        disk.columns[0].bytes() < 4096,
+        "{}",
+        disk.columns[0].bytes()
+    );
+    assert!(ram.columns[0].bytes() >= 2000 * 32 * 4);
+    let q = query(&disk, 1);
+    let exact = search(&ram, &q, QuantSearch::default(), true);
+    assert_eq!(search(&disk, &q, QuantSearch::default(), true), exact);
+    let graph = search(&disk, &q, QuantSearch::default(), false);
+    assert_eq!(disk.get(PointId::Num(7)), ram.get(PointId::Num(7)));
+
+    disk.update_spec(&VectorSpec {
+        on_disk: false,
+        ..spec
+    });
+    assert_eq!(disk.mapped_bytes(), 0);
+    assert_eq!(disk.pending_index(), 0, "the graph stays");
+    assert_eq!(search(&disk, &q, QuantSearch::default(), false), graph);
+    assert_eq!(search(&disk, &q, QuantSearch::default(), true), exact);
 }

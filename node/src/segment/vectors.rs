@@ -13,6 +13,7 @@ use super::record::VectorData;
 use super::sparse_index::SparseColumn;
 use super::sparse_vector::SparseVector;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VectorKind {
@@ -48,6 +49,8 @@ pub struct VectorSpec {
     pub hnsw: Option<HnswParams>,
     /// Quantized copies walked by graph searches (dense vectors only).
     pub quantization: Option<Quantization>,
+    /// Dense and multi vectors in a memory-mapped file instead of RAM.
+    pub on_disk: bool,
 }
 
 /// A query vector checked against a spec and preprocessed like stored vectors.
@@ -74,6 +77,7 @@ impl VectorSpec {
             full_scan_threshold: None,
             hnsw: None,
             quantization: None,
+            on_disk: false,
         }
     }
 
@@ -186,13 +190,16 @@ pub struct VectorColumn {
 
 impl VectorColumn {
     pub fn new(spec: VectorSpec) -> Self {
+        Self::new_in(spec, None)
+    }
+
+    /// With `on_disk` vectors in a mapped file in `disk` (in RAM without one).
+    pub fn new_in(spec: VectorSpec, disk: Option<&Path>) -> Self {
+        let disk = disk.filter(|_| spec.on_disk);
+        let (dim, distance, t) = (spec.dim, spec.distance, spec.datatype);
         let data = match spec.kind {
-            VectorKind::Dense => {
-                Column::Dense(DenseColumn::new(spec.dim, spec.distance, spec.datatype))
-            }
-            VectorKind::Multi => {
-                Column::Multi(MultiColumn::new(spec.dim, spec.distance, spec.datatype))
-            }
+            VectorKind::Dense => Column::Dense(DenseColumn::new_in(dim, distance, t, disk)),
+            VectorKind::Multi => Column::Multi(MultiColumn::new_in(dim, distance, t, disk)),
             VectorKind::Sparse => Column::Sparse(SparseColumn::new(spec.datatype)),
         };
         VectorColumn { spec, data }
@@ -215,6 +222,15 @@ impl VectorColumn {
     pub fn retire(&mut self, o: u32) {
         if let Column::Sparse(c) = &mut self.data {
             c.retire(o);
+        }
+    }
+
+    /// Bytes of vectors in a mapped file.
+    pub fn mapped_bytes(&self) -> usize {
+        match &self.data {
+            Column::Dense(c) => c.mapped_bytes(),
+            Column::Multi(c) => c.mapped_bytes(),
+            Column::Sparse(_) => 0,
         }
     }
 

@@ -71,12 +71,14 @@ fn collections(m: &mut Scrape, cols: &[Arc<Collection>]) {
         points.iter().map(|p| p.1).sum(),
     );
     let (mut vectors, mut memory, mut counts) = (Rows::new(), Rows::new(), Rows::new());
+    let mut mapped = Rows::new();
     for c in cols {
         for col in c.column_memory() {
             let l = vec![c.name.clone(), col.name.clone()];
             vectors.push((l.clone(), col.vectors as f64));
             let kind = [l, vec![format!("{:?}", col.kind).to_lowercase()]].concat();
             memory.push((kind.clone(), col.bytes as f64));
+            mapped.push((kind.clone(), col.mapped as f64));
             counts.push((kind, col.vectors as f64));
         }
     }
@@ -193,6 +195,8 @@ fn collections(m: &mut Scrape, cols: &[Arc<Collection>]) {
     let labels = &["collection", "vector", "kind"];
     let help = "bytes held by one named vector's stored vectors and index on this node";
     m.gauges("vector_memory_bytes", help, labels, memory);
+    let help = "bytes of one named vector's vectors in memory-mapped files (on_disk) on this node";
+    m.gauges("vector_disk_bytes", help, labels, mapped);
     m.gauges(
         "vector_count",
         "points on this node that have the named vector",
