@@ -143,6 +143,11 @@ impl Node {
         self.dir.path().join(format!("node-{}.log", self.runs))
     }
 
+    /// The running process's id.
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
