@@ -15,7 +15,6 @@ use crate::segment::{HnswParams, Segment};
 use crate::storage::shard_store::ShardBatch;
 use crate::storage::{index_file, ShardStore};
 use parking_lot::{Condvar, Mutex, RwLock};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -90,11 +89,9 @@ impl LocalShard {
         let image = index_file::load(path).and_then(|b| SegmentImage::decode(&b));
         let loaded = match image.filter(|i| i.signature == segment.signature()) {
             Some(img) => {
-                let mut recs = BTreeMap::new();
-                store.for_each(|r| {
-                    recs.insert(r.id, r);
-                })?;
-                segment.restore(img, recs)
+                let mut each = |f: &mut dyn FnMut(PointRecord)| store.for_each(f);
+                let mut get = |id| store.get(id);
+                segment.restore(img, &mut each, &mut get)?
             }
             None => {
                 store.for_each(|rec| segment.upsert(rec))?;

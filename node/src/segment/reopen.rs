@@ -14,7 +14,10 @@ use super::record::{PointRecord, VectorData};
 use super::vectors::VectorSpec;
 use super::Segment;
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Walks every record of the store of record, giving each to the function it is passed.
+pub type EachRecord<'a, E> = dyn FnMut(&mut dyn FnMut(PointRecord)) -> Result<(), E> + 'a;
 
 /// Checksum of the vectors a point has in the graph-indexed columns of `specs`.
 pub fn vector_sum<'a>(
@@ -92,48 +95,62 @@ impl Segment {
         })
     }
 
-    /// Fills an empty segment with `recs`, in the offsets of `img` where they still fit,
-    /// and opens its graphs; returns the points' vectors found in a graph. When the image does not
-    /// fit (other columns or parameters, or most of its points gone) it is a plain load.
-    pub fn restore(
+    /// Fills an empty segment from the store of record, in the offsets of `img` where the
+    /// points still fit, and opens its graphs; returns the points' vectors found in a graph.
+    /// `each` walks every record, `get` reads one: the records are read three times (their
+    /// checksums; the ones that fit, in offset order; the rest) so no more than one is held
+    /// at a time. When the image does not fit (other columns or parameters, or most of its
+    /// points gone) it is a plain load.
+    pub fn restore<E>(
         &mut self,
         img: SegmentImage,
-        mut recs: BTreeMap<PointId, PointRecord>,
-    ) -> usize {
+        each: &mut EachRecord<'_, E>,
+        get: &mut dyn FnMut(PointId) -> Result<Option<PointRecord>, E>,
+    ) -> Result<usize, E> {
         let fits = self.ids.is_empty()
             && img.signature == self.signature()
             && img.graphs.len() == self.columns.len();
         if !fits {
-            recs.into_values().for_each(|r| self.upsert(r));
-            return 0;
+            each(&mut |r| self.upsert(r))?;
+            return Ok(0);
         }
+        let mut sums = HashMap::new();
+        let mut buf = Vec::new();
+        each(&mut |r| {
+            let get = |s: &VectorSpec| r.vectors.get(&s.name).cloned();
+            sums.insert(r.id, vector_sum(self.specs(), get, &mut buf));
+        })?;
         // An id's latest offset holds it, if its vectors are those the graphs saw.
         let n = img.ids.len();
         let mut take = vec![false; n];
         let mut seen = HashSet::new();
-        let mut buf = Vec::new();
         for o in (0..n).rev() {
             let id = img.ids[o];
-            take[o] = seen.insert(id)
-                && recs.get(&id).is_some_and(|r| {
-                    let get = |s: &VectorSpec| r.vectors.get(&s.name).cloned();
-                    vector_sum(self.specs(), get, &mut buf) == img.sums[o]
-                });
+            take[o] = seen.insert(id) && sums.get(&id) == Some(&img.sums[o]);
         }
+        drop(sums);
         let taken = take.iter().filter(|t| **t).count();
         if (taken + img.retired.len()) * 2 < n {
-            recs.into_values().for_each(|r| self.upsert(r));
-            return 0;
+            each(&mut |r| self.upsert(r))?;
+            return Ok(0);
         }
         let mut retired: BTreeMap<u32, Vec<Option<VectorData>>> = img.retired.into_iter().collect();
+        let mut placed = HashSet::new();
         for (o, &id) in img.ids.iter().enumerate() {
-            let rec = if take[o] { recs.remove(&id) } else { None };
+            let rec = if take[o] { get(id)? } else { None };
             match rec {
-                Some(r) => self.upsert(r),
+                Some(r) => {
+                    placed.insert(id);
+                    self.upsert(r)
+                }
                 None => self.push_retired(id, retired.remove(&(o as u32)).unwrap_or_default()),
             }
         }
-        recs.into_values().for_each(|r| self.upsert(r));
+        each(&mut |r| {
+            if !placed.contains(&r.id) {
+                self.upsert(r)
+            }
+        })?;
         for (ci, g) in img.graphs.into_iter().enumerate() {
             let col = &self.columns[ci];
             let present = |o: u32| (o as usize) < n && col.has(o) && self.live[o as usize];
@@ -152,10 +169,10 @@ impl Segment {
                 .filter(|&o| self.columns[ci].has(o) && self.live[o as usize])
                 .count()
         };
-        (0..self.columns.len())
+        Ok((0..self.columns.len())
             .filter(|&ci| self.graphs[ci].read().inserted() > 0)
             .map(live_in)
-            .sum()
+            .sum())
     }
 
     /// An offset that held `id` once: with the vectors it had when retired before the
@@ -181,6 +198,20 @@ mod tests {
     use super::super::vectors::QueryVector;
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// Restores from `stored` as a shard does from its store.
+    fn reopen(
+        s: &mut Segment,
+        img: SegmentImage,
+        stored: &BTreeMap<PointId, PointRecord>,
+    ) -> usize {
+        let mut each = |f: &mut dyn FnMut(PointRecord)| -> Result<(), ()> {
+            stored.values().cloned().for_each(f);
+            Ok(())
+        };
+        let mut get = |id: PointId| Ok(stored.get(&id).cloned());
+        s.restore(img, &mut each, &mut get).unwrap_or(0)
+    }
 
     fn seg() -> Segment {
         let params = HnswParams {
@@ -248,7 +279,7 @@ mod tests {
             stored.insert(r.id, r);
         }
         let mut r = seg();
-        let loaded = r.restore(back, stored.clone());
+        let loaded = reopen(&mut r, back, &stored);
         assert_eq!(
             loaded,
             3000 - 200 - 100,
@@ -282,7 +313,7 @@ mod tests {
             vec![VectorSpec::dense("", 8, Distance::Cosine)],
             HnswParams { m: 16, ..r.params },
         );
-        assert_eq!(other.restore(img, stored.clone()), 0);
+        assert_eq!(reopen(&mut other, img, &stored), 0);
         assert_eq!(other.len(), stored.len());
         assert_eq!(other.indexed_vectors(), 0);
     }
@@ -346,7 +377,7 @@ mod tests {
             .values()
             .filter(|p| p.vectors.contains_key("d"))
             .count();
-        assert_eq!(r.restore(img, stored.clone()), 250 + with_d);
+        assert_eq!(reopen(&mut r, img, &stored), 250 + with_d);
         assert_eq!(r.pending_index(), 0);
         // Dot on random positive vectors leaves some unreached already; never more.
         assert!(r.unreachable_points() <= unreached);

@@ -99,6 +99,15 @@ impl ShardStore {
         Ok(())
     }
 
+    /// The point with `id`, if stored.
+    pub fn get(&self, id: PointId) -> Result<Option<PointRecord>, StorageError> {
+        let key = id.to_key();
+        match self.db.get(&key)? {
+            Some(v) => Ok(Some(codec::decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get(key)?)
     }
