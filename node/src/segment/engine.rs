@@ -180,7 +180,7 @@ impl Segment {
             }
             return;
         }
-        let retype = old.spec.datatype != spec.datatype;
+        let regraph = old.spec.datatype != spec.datatype || old.spec.hnsw != spec.hnsw;
         let mut col = VectorColumn::new_in(spec.clone(), self.disk.as_deref());
         for o in 0..old.len() as u32 {
             col.push(old.get(o).as_ref());
@@ -189,8 +189,9 @@ impl Segment {
             }
         }
         self.columns[i] = col;
-        // Moved to or from disk, the vectors are the same: the graph and codes still fit.
-        if retype {
+        // Moved to or from disk, the vectors are the same: the graph and codes still fit,
+        // unless the index parameters changed too.
+        if regraph {
             self.graphs[i] = RwLock::new(Self::graph(spec.hnsw.unwrap_or(self.params)));
             *self.quants[i].write() = None;
         }
@@ -423,12 +424,18 @@ impl Segment {
         added
     }
 
+    /// Column `ci`'s vectors when they are to have codes (a quantization and a dense column
+    /// that can take it).
+    fn codec(&self, ci: usize) -> Option<&super::dense::DenseColumn> {
+        let col = &self.columns[ci];
+        col.spec.quantization.and(col.quantizable())
+    }
+
     /// Brings column `ci`'s codes to its quantization, covering offsets below `upto`:
     /// trained (again) off the lock when there are none, they are of another kind, or
     /// their sample was small for this many vectors; otherwise extended.
     fn sync_codes(&self, ci: usize, upto: usize) {
-        let col = &self.columns[ci];
-        let (Some(kind), Some(dense)) = (col.spec.quantization, col.quantizable()) else {
+        let (Some(kind), Some(dense)) = (self.columns[ci].spec.quantization, self.codec(ci)) else {
             if self.quants[ci].read().is_some() {
                 *self.quants[ci].write() = None;
             }
@@ -463,13 +470,11 @@ impl Segment {
             .filter(|&ci| self.wants_graph(ci))
             .map(|ci| {
                 let covered = self.graphs[ci].read().len();
-                let coded = match (
-                    &self.columns[ci].spec.quantization,
-                    &*self.quants[ci].read(),
-                ) {
-                    (Some(_), Some(q)) => q.len().min(covered),
-                    (Some(_), None) if self.columns[ci].quantizable().is_some() => 0,
-                    _ => covered,
+                let coded = match self.codec(ci) {
+                    Some(_) => {
+                        (self.quants[ci].read().as_ref()).map_or(0, |q| q.len().min(covered))
+                    }
+                    None => covered,
                 };
                 self.columns[ci].len() - covered + (covered - coded)
             })

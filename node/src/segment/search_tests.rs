@@ -242,10 +242,21 @@ fn vectors_on_disk_answer_as_in_ram_and_move_back_without_a_new_graph() {
 
     disk.update_spec(&VectorSpec {
         on_disk: false,
-        ..spec
+        ..spec.clone()
     });
     assert_eq!(disk.mapped_bytes(), 0);
     assert_eq!(disk.pending_index(), 0, "the graph stays");
     assert_eq!(search(&disk, &q, QuantSearch::default(), false), graph);
+    assert_eq!(search(&disk, &q, QuantSearch::default(), true), exact);
+
+    // Back to disk with other index parameters: the graph is built anew for them.
+    let m8 = HnswParams { m: 8, ..PARAMS };
+    disk.update_spec(&VectorSpec {
+        hnsw: Some(m8),
+        ..spec
+    });
+    assert_eq!(disk.mapped_bytes(), 2000 * 32 * 4);
+    assert_eq!(disk.pending_index(), 2000, "a new graph for m 8");
+    disk.build_index();
     assert_eq!(search(&disk, &q, QuantSearch::default(), true), exact);
 }
